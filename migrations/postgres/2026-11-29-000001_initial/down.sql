@@ -1,0 +1,25 @@
+-- Drops everything the initial migration created, children first.
+DROP TABLE job_leases;
+DROP TABLE settings;
+DROP TABLE audit_chain_head;
+DROP TABLE audit_log;
+DROP TABLE outbox;
+DROP TABLE debrief_attendance;
+DROP TABLE debriefs;
+DROP TABLE concerns;
+DROP TABLE call_comments;
+DROP TABLE call_revisions;
+DROP TABLE call_resources;
+DROP TABLE call_sections;
+DROP TABLE calls;
+DROP TABLE protocol_versions;
+DROP TABLE assignments;
+DROP TABLE enrolment_reasons;
+DROP TABLE patients;
+DROP TABLE sign_in_attempts;
+DROP TABLE one_time_links;
+DROP TABLE api_tokens;
+DROP TABLE sessions;
+DROP TABLE user_languages;
+DROP TABLE user_roles;
+DROP TABLE users;

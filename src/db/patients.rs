@@ -1,0 +1,53 @@
+//! Patients and their enrolment.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+
+use super::schema::{enrolment_reasons, patients};
+use crate::domain::{Cadence, ContactMode, EnrolmentReason, PatientStatus};
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = patients)]
+pub struct NewPatient<'a> {
+    /// `None` lets the database choose; bulk loads choose their own.
+    pub id: Option<i64>,
+    pub given_name: &'a str,
+    pub family_name: &'a str,
+    pub phone: &'a str,
+    pub preferred_language: &'a str,
+    pub interpreter_needed: bool,
+    pub best_times: &'a str,
+    #[diesel(serialize_as = String)]
+    pub contact_mode: ContactMode,
+    pub enrolment_reason_other: Option<&'a str>,
+    pub interest_confirmed: bool,
+    #[diesel(serialize_as = String)]
+    pub cadence: Cadence,
+    pub enrolled_on: NaiveDate,
+    pub enrolled_by: i64,
+    pub date_of_birth: Option<NaiveDate>,
+    pub clinic_record_number: Option<&'a str>,
+    #[diesel(serialize_as = String)]
+    pub status: PatientStatus,
+    pub discharge_due_on: NaiveDate,
+    pub next_call_at: Option<NaiveDateTime>,
+    pub last_call_at: Option<NaiveDateTime>,
+    pub last_call_outcome: Option<&'a str>,
+    pub failed_attempts: i32,
+    pub final_call_since: Option<NaiveDate>,
+    pub discharge_due_since: Option<NaiveDate>,
+    pub discharged_at: Option<NaiveDateTime>,
+    pub discharged_by: Option<i64>,
+    pub discharge_reason: Option<&'a str>,
+    pub discharge_summary: Option<&'a str>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = enrolment_reasons)]
+pub struct NewEnrolmentReason {
+    pub patient_id: i64,
+    #[diesel(serialize_as = String)]
+    pub reason: EnrolmentReason,
+}

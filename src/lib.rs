@@ -1,0 +1,15 @@
+//! checkin: a student-to-patient check-in call programme for a primary-care
+//! practice. The crate's modules, so the binary and the tests drive the same
+//! app. Read SPEC.md for the words used here.
+
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod domain;
+pub mod error;
+pub mod startup;
+pub mod telemetry;
+pub mod web;

@@ -1,0 +1,25 @@
+//! HTTP handlers by audience. Pages answer errors as HTML, `/api/v1` as JSON.
+
+pub mod api;
+pub mod health;
+pub mod pages;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use crate::error::{AppError, PageError};
+
+/// Every route of the service.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.configure(health::routes)
+        .service(web::scope("/api/v1").configure(api::routes))
+        .configure(pages::routes);
+}
+
+/// Unknown paths: a JSON 404 under `/api/`, an HTML one elsewhere.
+pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, actix_web::Error> {
+    if req.path().starts_with("/api/") {
+        Err(AppError::NotFound.into())
+    } else {
+        Err(PageError(AppError::NotFound).into())
+    }
+}

@@ -1,0 +1,89 @@
+//! Server-rendered pages: the templates (compiled into the binary and loaded
+//! once), the stylesheet, the front page and the HTML error page.
+
+use std::sync::OnceLock;
+
+use actix_web::http::StatusCode;
+use actix_web::{get, web, HttpResponse};
+use tera::{Context, Tera};
+
+use crate::error::{AppError, PageError};
+use crate::startup::AppState;
+
+/// Every template, compiled in so the binary runs from any folder. Names end
+/// in `.html`, so Tera escapes every value.
+const TEMPLATES: &[(&str, &str)] = &[
+    ("base.html", include_str!("../../templates/base.html")),
+    ("error.html", include_str!("../../templates/error.html")),
+    ("home.html", include_str!("../../templates/home.html")),
+];
+
+const STYLESHEET: &str = include_str!("app.css");
+
+static TERA: OnceLock<Tera> = OnceLock::new();
+
+/// Compiles the templates; start-up calls this so a broken template stops the
+/// service before it listens.
+pub fn load_templates() -> Result<&'static Tera, tera::Error> {
+    if let Some(tera) = TERA.get() {
+        return Ok(tera);
+    }
+    let mut tera = Tera::default();
+    tera.autoescape_on(vec![".html"]);
+    tera.add_raw_templates(TEMPLATES.iter().copied())?;
+    Ok(TERA.get_or_init(|| tera))
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(stylesheet).service(home);
+}
+
+/// Renders a page, or a 500 that says nothing internal.
+pub fn render(template: &str, context: &Context) -> Result<HttpResponse, AppError> {
+    let tera = load_templates().map_err(|e| AppError::internal(e.to_string()))?;
+    let html = tera
+        .render(template, context)
+        .map_err(|e| AppError::internal(format!("rendering {template}: {e:?}")))?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(html))
+}
+
+/// The HTML error page, through the base layout. Falls back to plain text if
+/// the templates themselves are broken.
+pub fn error_page(status: StatusCode, message: &str) -> HttpResponse {
+    let mut context = Context::new();
+    context.insert("status", &status.as_u16());
+    context.insert("reason", status.canonical_reason().unwrap_or("Error"));
+    context.insert("message", message);
+    let body = load_templates()
+        .ok()
+        .and_then(|tera| tera.render("error.html", &context).ok());
+    let mut response = HttpResponse::build(status);
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.insert_header(("Retry-After", "5"));
+    }
+    match body {
+        Some(html) => response.content_type("text/html; charset=utf-8").body(html),
+        None => response
+            .content_type("text/plain")
+            .body(message.to_string()),
+    }
+}
+
+#[get("/static/app.css")]
+async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .body(STYLESHEET)
+}
+
+/// The front door. Until a first admin exists it says how to make one.
+#[get("/")]
+async fn home(state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+    let users = state.db.read(|c| Ok(crate::db::users::count(c)?)).await?;
+    let mut context = Context::new();
+    context.insert("needs_first_admin", &(users == 0));
+    Ok(render("home.html", &context)?)
+}
