@@ -10,7 +10,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // One line saying what is wrong and how to fix it; no panic trace.
-            eprintln!("checkin: {e:#}");
+            // Drivers (libpq) write several lines; fold them into one.
+            let message = format!("{e:#}");
+            let one_line: Vec<&str> = message.split_whitespace().collect();
+            eprintln!("checkin: {}", one_line.join(" "));
             ExitCode::FAILURE
         }
     }

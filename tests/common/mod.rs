@@ -35,8 +35,7 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -75,8 +74,9 @@ pub struct PgDatabase {
 impl PgDatabase {
     pub fn create(admin_url: &str) -> PgDatabase {
         let name = format!("checkin_test_{}", checkin::auth::random_token(6));
-        let mut admin = PgConnection::establish(admin_url)
-            .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at CHECKIN_TEST_POSTGRES_URL: {e}"));
+        let mut admin = PgConnection::establish(admin_url).unwrap_or_else(|e| {
+            panic!("cannot reach PostgreSQL at CHECKIN_TEST_POSTGRES_URL: {e}")
+        });
         diesel::sql_query(format!("CREATE DATABASE {name}"))
             .execute(&mut admin)
             .expect("create the test database");
@@ -95,8 +95,11 @@ impl PgDatabase {
 impl Drop for PgDatabase {
     fn drop(&mut self) {
         if let Ok(mut admin) = PgConnection::establish(&self.admin_url) {
-            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
-                .execute(&mut admin);
+            let _ = diesel::sql_query(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut admin);
         }
     }
 }
@@ -126,7 +129,12 @@ impl TestApp {
         Some(Self::start(url, dir, Some(db), "postgres").await)
     }
 
-    async fn start(url: String, dir: tempfile::TempDir, pg: Option<PgDatabase>, backend: &'static str) -> TestApp {
+    async fn start(
+        url: String,
+        dir: tempfile::TempDir,
+        pg: Option<PgDatabase>,
+        backend: &'static str,
+    ) -> TestApp {
         let settings = settings_for(&url, dir.path());
         let clock = TestClock::new(test_start());
         let shared: checkin::clock::SharedClock = clock.clone();

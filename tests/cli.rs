@@ -1,0 +1,299 @@
+//! The real binary, as an operator meets it: start-up, the first-run hint,
+//! clear one-line errors, user creation, the demo, and SIGTERM.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_checkin");
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// `checkin` run in `dir` with nothing from the outer environment but PATH.
+fn checkin(dir: &Path, env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+fn get(port: u16, path: &str) -> Option<u16> {
+    match ureq::get(&format!("http://127.0.0.1:{port}{path}"))
+        .timeout(Duration::from_secs(5))
+        .call()
+    {
+        Ok(r) => Some(r.status()),
+        Err(ureq::Error::Status(code, _)) => Some(code),
+        Err(_) => None,
+    }
+}
+
+fn wait_until_up(child: &mut Child, port: u16) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(30) {
+        if get(port, "/healthz") == Some(200) {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("checkin exited with {status} before listening");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    panic!("checkin did not answer /healthz within 30 s");
+}
+
+fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let start = Instant::now();
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return status;
+        }
+        if start.elapsed() > Duration::from_secs(40) {
+            let _ = child.kill();
+            panic!("checkin did not stop within 40 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Runs and returns (exit success, stdout, stderr).
+fn run(cmd: &mut Command, stdin: &str) -> (bool, String, String) {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn checkin");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    let out = child.wait_with_output().expect("checkin output");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The first run: creates data/checkin.db, answers health and readiness,
+/// prints how to make the first admin, and stops cleanly on SIGTERM.
+#[test]
+fn serve_on_sqlite_with_nothing_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
+    let mut child = checkin(dir.path(), &[("CHECKIN_BIND", &bind)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let first_line = std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        lines.next().and_then(Result::ok).unwrap_or_default()
+    });
+    wait_until_up(&mut child, port);
+    assert_eq!(get(port, "/readyz"), Some(200));
+    assert!(dir.path().join("data/checkin.db").exists());
+    assert!(dir.path().join("data/secret.key").exists());
+    let status = terminate(&mut child);
+    assert!(status.success(), "SIGTERM exit: {status}");
+    let hint = first_line.join().unwrap();
+    assert!(hint.contains("no accounts yet"), "first line: {hint:?}");
+}
+
+#[test]
+fn serve_on_postgres_from_the_same_binary() {
+    let Some(admin_url) = common::postgres_url("serve_on_postgres_from_the_same_binary") else {
+        return;
+    };
+    let db = common::PgDatabase::create(&admin_url);
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
+    let env = [
+        ("CHECKIN_BIND", bind.as_str()),
+        ("CHECKIN_DATABASE_URL", db.url.as_str()),
+    ];
+    let (ok, out, err) = run(checkin(dir.path(), &env).arg("demo"), "");
+    assert!(ok, "demo on PostgreSQL failed: {err}");
+    assert!(out.contains("16 patients"), "{out}");
+    let mut child = checkin(dir.path(), &env)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until_up(&mut child, port);
+    assert_eq!(get(port, "/readyz"), Some(200));
+    assert!(terminate(&mut child).success());
+    assert!(
+        !dir.path().join("data/checkin.db").exists(),
+        "PostgreSQL run made a SQLite file"
+    );
+}
+
+fn assert_one_clear_line(args: &[&str], env: &[(&str, &str)], dir: &Path, expect: &[&str]) {
+    let (ok, _out, err) = run(checkin(dir, env).args(args), "");
+    assert!(!ok, "{args:?} {env:?} succeeded");
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one line, got:\n{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    for word in expect {
+        assert!(err.contains(word), "{err:?} does not mention {word:?}");
+    }
+}
+
+#[test]
+fn mistakes_get_one_clear_line_and_a_failure_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
+    assert_one_clear_line(
+        &["serve"],
+        &[
+            ("CHECKIN_DATABASE_URL", "mysql://root:hunter22@db/checkin"),
+            ("CHECKIN_BIND", &bind),
+        ],
+        dir.path(),
+        &["CHECKIN_DATABASE_URL", "sqlite://"],
+    );
+    assert_one_clear_line(
+        &["serve"],
+        &[
+            ("CHECKIN_DATABASE_URL", "postgres://nobody@127.0.0.1:1/none"),
+            ("CHECKIN_BIND", &bind),
+        ],
+        dir.path(),
+        &["cannot connect", "127.0.0.1:1"],
+    );
+    std::fs::write(dir.path().join("not-a-folder"), "").unwrap();
+    assert_one_clear_line(
+        &["serve"],
+        &[
+            ("CHECKIN_DATA_DIR", "not-a-folder"),
+            ("CHECKIN_BIND", &bind),
+        ],
+        dir.path(),
+        &["not-a-folder", "not a folder"],
+    );
+    assert_one_clear_line(
+        &["migrate"],
+        &[("CHECKIN_DATABASE_URL", "sqlite://not-a-folder/checkin.db")],
+        dir.path(),
+        &["not-a-folder"],
+    );
+    assert_one_clear_line(
+        &["serve"],
+        &[
+            ("CHECKIN_TIMEZONE", "Mars/Olympus"),
+            ("CHECKIN_BIND", &bind),
+        ],
+        dir.path(),
+        &["CHECKIN_TIMEZONE"],
+    );
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_bind = taken.local_addr().unwrap().to_string();
+    assert_one_clear_line(
+        &["serve"],
+        &[("CHECKIN_BIND", &taken_bind)],
+        dir.path(),
+        &[&taken_bind, "already in use", "CHECKIN_BIND"],
+    );
+    let (ok, _, err) = run(
+        checkin(
+            dir.path(),
+            &[("CHECKIN_DATABASE_URL", "mysql://root:hunter22@db/x")],
+        )
+        .arg("migrate"),
+        "",
+    );
+    assert!(
+        !ok && !err.contains("hunter22"),
+        "a password reached the message: {err}"
+    );
+}
+
+#[test]
+fn user_create_reads_the_password_from_stdin_and_checks_every_argument() {
+    let dir = tempfile::tempdir().unwrap();
+    let create = |args: &[&str], password: &str| {
+        let mut c = checkin(dir.path(), &[]);
+        c.args(["user", "create"]).args(args);
+        run(&mut c, &format!("{password}\n"))
+    };
+    let (ok, out, err) = create(
+        &[
+            "--email",
+            "Lead@Clinic.org",
+            "--name",
+            "Lucía Reyes",
+            "--role",
+            "leader,student",
+            "--languages",
+            "es,en",
+            "--capacity",
+            "3",
+        ],
+        "twelve chars ok",
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("lead@clinic.org"), "{out}");
+
+    let (ok, _, err) = create(
+        &[
+            "--email",
+            "lead@clinic.org",
+            "--name",
+            "Again",
+            "--role",
+            "admin",
+        ],
+        "twelve chars ok",
+    );
+    assert!(!ok && err.contains("already exists"), "{err}");
+
+    let (ok, _, err) = create(
+        &[
+            "--email",
+            "nope",
+            "--name",
+            "",
+            "--role",
+            "student",
+            "--languages",
+            "xx",
+        ],
+        "short",
+    );
+    assert!(!ok);
+    for named in ["--email", "--name", "--languages", "password"] {
+        assert!(err.contains(named), "{named} not named in: {err}");
+    }
+    assert!(err.contains("nothing was created"));
+
+    let (ok, _, err) = create(
+        &["--email", "a@b.org", "--name", "A", "--role", "superuser"],
+        "twelve chars ok",
+    );
+    assert!(!ok && err.contains("superuser"), "{err}");
+}
