@@ -36,6 +36,16 @@ pub enum Command {
     User(UserCommand),
     /// Load a realistic demo programme into an empty database.
     Demo(crate::demo::DemoArgs),
+    /// The audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the audit log's hash chain; exits non-zero naming the first
+    /// row that was removed or changed.
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]
@@ -92,6 +102,17 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             println!("created user {id} <{}>", args.email.trim().to_lowercase());
             Ok(())
         }
+        Command::Audit(AuditCommand::Verify) => {
+            let db = open_db(&settings)?;
+            let outcome = db.read_blocking(|c| Ok(crate::audit::verify(c)?))?;
+            match outcome {
+                Ok(rows) => {
+                    println!("the audit log is intact: {rows} rows checked");
+                    Ok(())
+                }
+                Err(broken) => bail!("the audit log is broken: {broken}"),
+            }
+        }
         Command::Demo(args) => {
             let db = open_db(&settings)?;
             db.migrate()?;
@@ -112,8 +133,14 @@ fn serve(settings: Settings, clock: SharedClock) -> anyhow::Result<()> {
     let state = crate::startup::prepare(settings, clock)?;
     let users = state.db.read_blocking(|c| Ok(users::count(c)?))?;
     if users == 0 {
+        let now = state.clock.now();
+        let (link, _) = state
+            .db
+            .write_blocking(|c| crate::web::auth::make_link(c, &state, "first_admin", None, now))?;
+        // The console is the only place this link appears; it is not logged.
         println!(
-            "checkin has no accounts yet. Create the first admin with:\n  \
+            "checkin has no accounts yet. Create the first admin by opening this one-time link \
+             (valid 24 hours):\n  {link}\nor on this machine run:\n  \
              checkin user create --email you@example.org --name \"Your Name\" --role admin\n\
              (with cargo: cargo run --release -- user create ...)"
         );

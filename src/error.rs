@@ -181,11 +181,20 @@ impl<E: Into<AppError>> From<E> for PageError {
 
 impl ResponseError for PageError {
     fn status_code(&self) -> StatusCode {
-        self.0.status_code()
+        match self.0 {
+            AppError::Unauthorized => StatusCode::FOUND,
+            _ => self.0.status_code(),
+        }
     }
 
     fn error_response(&self) -> HttpResponse {
         self.0.log();
+        if matches!(self.0, AppError::Unauthorized) {
+            // A person without a session belongs on the sign-in page.
+            return HttpResponse::Found()
+                .insert_header(("Location", "/sign-in"))
+                .finish();
+        }
         crate::web::pages::error_page(self.status_code(), &self.0.to_string())
     }
 }

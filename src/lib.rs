@@ -2,6 +2,8 @@
 //! practice. The crate's modules, so the binary and the tests drive the same
 //! app. Read SPEC.md for the words used here.
 
+pub mod access;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod clock;
@@ -10,6 +12,7 @@ pub mod db;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod mail;
 pub mod startup;
 pub mod telemetry;
 pub mod web;

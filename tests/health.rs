@@ -15,9 +15,13 @@ async fn health_and_readiness_answer(app: TestApp) {
 }
 
 async fn metrics_count_requests_by_route_and_status(app: TestApp) {
+    let admin = app
+        .actor("admin@example.org", &[checkin::domain::Role::Admin])
+        .await;
     app.get("/healthz").await;
     app.get("/no/such/page").await;
-    let metrics = app.get("/metrics").await;
+    assert_eq!(app.get("/metrics").await.status, StatusCode::UNAUTHORIZED);
+    let metrics = app.api_get(&admin, "/metrics").await;
     assert_eq!(metrics.status, StatusCode::OK);
     assert!(metrics
         .body
@@ -87,8 +91,11 @@ async fn errors_are_json_under_the_api_and_pages_elsewhere(app: TestApp) {
     assert!(page.body.contains("404"));
 }
 
-async fn the_front_page_says_how_to_make_the_first_admin(app: TestApp) {
-    let page = app.get("/").await;
+async fn the_sign_in_page_says_how_to_make_the_first_admin(app: TestApp) {
+    let home = app.get("/").await;
+    assert_eq!(home.status, StatusCode::FOUND);
+    assert_eq!(home.header("location"), Some("/sign-in"));
+    let page = app.get("/sign-in").await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("checkin user create"), "{}", page.body);
 
@@ -106,12 +113,15 @@ async fn the_front_page_says_how_to_make_the_first_admin(app: TestApp) {
     .await
     .unwrap()
     .unwrap();
-    let page = app.get("/").await;
+    let page = app.get("/sign-in").await;
     assert!(!page.body.contains("checkin user create"));
 }
 
 async fn the_openapi_document_describes_the_api(app: TestApp) {
-    let reply = app.get("/api/v1/openapi.json").await;
+    let someone = app
+        .actor("someone@example.org", &[checkin::domain::Role::Student])
+        .await;
+    let reply = app.api_get(&someone, "/api/v1/openapi.json").await;
     assert_eq!(reply.status, StatusCode::OK);
     let doc = reply.json();
     assert!(doc["openapi"]
@@ -119,7 +129,16 @@ async fn the_openapi_document_describes_the_api(app: TestApp) {
         .unwrap_or_default()
         .starts_with("3."));
     assert_eq!(doc["info"]["title"], "checkin");
-    for path in ["/healthz", "/readyz", "/metrics", "/api/v1/openapi.json"] {
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/api/v1/openapi.json",
+        "/api/v1/tokens",
+        "/api/v1/users",
+        "/api/v1/me",
+        "/api/v1/patients/{id}",
+    ] {
         assert!(
             doc["paths"][path].is_object(),
             "{path} missing from the document"
@@ -150,7 +169,7 @@ on_both_backends!(
     metrics_count_requests_by_route_and_status,
     every_response_carries_the_security_headers,
     errors_are_json_under_the_api_and_pages_elsewhere,
-    the_front_page_says_how_to_make_the_first_admin,
+    the_sign_in_page_says_how_to_make_the_first_admin,
     the_openapi_document_describes_the_api,
     the_stylesheet_is_served_and_cacheable,
 );

@@ -10,6 +10,7 @@
 pub mod calls;
 pub mod patients;
 pub mod schema;
+pub mod sessions;
 pub mod users;
 
 use std::path::{Path, PathBuf};

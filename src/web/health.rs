@@ -1,10 +1,11 @@
 //! `/healthz` (the process is up), `/readyz` (the database answers) and
-//! `/metrics` (Prometheus text). None of them needs a signed-in user and none
-//! says anything about patients.
+//! `/metrics` (Prometheus text, for an admin's token). None says anything
+//! about patients.
 
 use actix_web::{get, web, HttpResponse};
 
 use crate::startup::AppState;
+use crate::web::identity::{Admins, Api};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(healthz).service(readyz).service(metrics);
@@ -38,9 +39,10 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// Prometheus text format: requests by route and status, latency, pool use.
-#[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "Prometheus text format")))]
+/// Scrapers authenticate with an admin's bearer token.
+#[utoipa::path(get, path = "/metrics", tag = "health", security(("bearer" = [])), responses((status = 200, description = "Prometheus text format")))]
 #[get("/metrics")]
-pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+pub async fn metrics(_admin: Api<Admins>, state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render(state.db.pool_state()))

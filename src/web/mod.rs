@@ -1,8 +1,13 @@
 //! HTTP handlers by audience. Pages answer errors as HTML, `/api/v1` as JSON.
 
+pub mod admin;
 pub mod api;
+pub mod auth;
 pub mod health;
+pub mod identity;
+pub mod input;
 pub mod pages;
+pub mod patients;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
@@ -11,8 +16,17 @@ use crate::error::{AppError, PageError};
 /// Every route of the service.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(health::routes)
-        .service(web::scope("/api/v1").configure(api::routes))
-        .configure(pages::routes);
+        .service(
+            web::scope("/api/v1")
+                .configure(auth::api_routes)
+                .configure(admin::api_routes)
+                .configure(patients::api_routes)
+                .configure(api::routes),
+        )
+        .configure(pages::routes)
+        .configure(auth::page_routes)
+        .configure(admin::page_routes)
+        .configure(patients::page_routes);
 }
 
 /// Unknown paths: a JSON 404 under `/api/`, an HTML one elsewhere.

@@ -9,6 +9,7 @@ use tera::{Context, Tera};
 
 use crate::error::{AppError, PageError};
 use crate::startup::AppState;
+use crate::web::identity::{Page, Principal};
 
 /// Every template, compiled in so the binary runs from any folder. Names end
 /// in `.html`, so Tera escapes every value.
@@ -16,6 +17,30 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("../../templates/base.html")),
     ("error.html", include_str!("../../templates/error.html")),
     ("home.html", include_str!("../../templates/home.html")),
+    ("sign_in.html", include_str!("../../templates/sign_in.html")),
+    (
+        "set_password.html",
+        include_str!("../../templates/set_password.html"),
+    ),
+    ("message.html", include_str!("../../templates/message.html")),
+    ("account.html", include_str!("../../templates/account.html")),
+    ("patient.html", include_str!("../../templates/patient.html")),
+    (
+        "admin_users.html",
+        include_str!("../../templates/admin_users.html"),
+    ),
+    (
+        "admin_user_form.html",
+        include_str!("../../templates/admin_user_form.html"),
+    ),
+    (
+        "admin_link.html",
+        include_str!("../../templates/admin_link.html"),
+    ),
+    (
+        "admin_audit.html",
+        include_str!("../../templates/admin_audit.html"),
+    ),
 ];
 
 const STYLESHEET: &str = include_str!("app.css");
@@ -79,11 +104,27 @@ async fn stylesheet() -> HttpResponse {
         .body(STYLESHEET)
 }
 
-/// The front door. Until a first admin exists it says how to make one.
-#[get("/")]
-async fn home(state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
-    let users = state.db.read(|c| Ok(crate::db::users::count(c)?)).await?;
+/// What every page's layout needs: who is signed in, their roles (for the
+/// menu) and the CSRF token for the forms on the page.
+pub fn page_context(state: &AppState, user: &Principal) -> Context {
     let mut context = Context::new();
-    context.insert("needs_first_admin", &(users == 0));
-    Ok(render("home.html", &context)?)
+    let roles: Vec<&str> = user.roles.iter().map(|r| r.as_str()).collect();
+    context.insert(
+        "me",
+        &serde_json::json!({
+            "id": user.user_id,
+            "given_name": user.given_name,
+            "roles": roles,
+        }),
+    );
+    context.insert("csrf", user.csrf());
+    context.insert("programme_weeks", &state.settings.programme_weeks);
+    context
+}
+
+/// The signed-in home: what this user can do. Anonymous visitors are sent
+/// to the sign-in page by the `Page` guard.
+#[get("/")]
+async fn home(user: Page, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+    Ok(render("home.html", &page_context(&state, &user))?)
 }

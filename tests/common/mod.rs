@@ -196,3 +196,289 @@ macro_rules! on_both_backends {
         }
     )+};
 }
+
+/// A signed-in user as a test drives them: the session cookie and its CSRF
+/// token for pages, a bearer token for the API.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub id: i64,
+    pub email: String,
+    pub cookie: String,
+    pub csrf: String,
+    pub token: String,
+}
+
+pub const PASSWORD: &str = "a long test password";
+
+/// The value of `name="csrf" value="..."` in a page.
+pub fn csrf_in(html: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    html.find(marker)
+        .map(|i| &html[i + marker.len()..])
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// `name=value` of a Set-Cookie header.
+pub fn set_cookie(reply: &Reply, name: &str) -> Option<String> {
+    reply
+        .headers
+        .get_all("set-cookie")
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|v| v.split(';').next().unwrap_or_default().to_string())
+}
+
+impl TestApp {
+    /// Creates an account directly (as `checkin user create` does).
+    pub async fn create_user(
+        &self,
+        email: &str,
+        roles: &[checkin::domain::Role],
+        languages: &str,
+    ) -> i64 {
+        let db = self.state.db.clone();
+        let args = checkin::cli::CreateUser {
+            email: email.into(),
+            name: format!("Test {}", email.split('@').next().unwrap_or("user")),
+            roles: roles.to_vec(),
+            languages: languages.into(),
+            capacity: 4,
+        };
+        let now = test_start();
+        actix_web::web::block(move || checkin::cli::create_user(&db, &args, PASSWORD, now))
+            .await
+            .expect("blocking")
+            .expect("create user")
+    }
+
+    /// Signs in through the real sign-in form; returns the session cookie.
+    pub async fn sign_in(&self, email: &str, password: &str) -> Reply {
+        let page = self.get("/sign-in").await;
+        let pre = set_cookie(&page, "checkin_csrf").expect("pre-session cookie");
+        let csrf = csrf_in(&page.body);
+        let form = format!(
+            "csrf={}&email={}&password={}",
+            csrf,
+            urlencode(email),
+            urlencode(password)
+        );
+        self.call(
+            test::TestRequest::post()
+                .uri("/sign-in")
+                .insert_header(("cookie", pre))
+                .insert_header(("content-type", "application/x-www-form-urlencoded"))
+                .set_payload(form),
+        )
+        .await
+    }
+
+    /// A user with these roles, signed in on a page and holding a token.
+    pub async fn actor(&self, email: &str, roles: &[checkin::domain::Role]) -> Actor {
+        let id = self.create_user(email, roles, "en").await;
+        self.actor_for(id, email).await
+    }
+
+    pub async fn actor_for(&self, id: i64, email: &str) -> Actor {
+        let reply = self.sign_in(email, PASSWORD).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::SEE_OTHER,
+            "sign-in failed: {}",
+            reply.body
+        );
+        let cookie = set_cookie(&reply, "checkin_session").expect("session cookie");
+        let home = self
+            .call(
+                test::TestRequest::get()
+                    .uri("/")
+                    .insert_header(("cookie", cookie.clone())),
+            )
+            .await;
+        let csrf = csrf_in(&home.body);
+        let token = self
+            .call(
+                test::TestRequest::post()
+                    .uri("/api/v1/tokens")
+                    .set_json(serde_json::json!({"email": email, "password": PASSWORD})),
+            )
+            .await
+            .json()["token"]
+            .as_str()
+            .expect("token")
+            .to_string();
+        Actor {
+            id,
+            email: email.to_string(),
+            cookie,
+            csrf,
+            token,
+        }
+    }
+
+    pub async fn page(&self, who: &Actor, path: &str) -> Reply {
+        self.call(
+            test::TestRequest::get()
+                .uri(path)
+                .insert_header(("cookie", who.cookie.clone())),
+        )
+        .await
+    }
+
+    /// Posts a form as `who`, with their CSRF token unless `csrf` is false.
+    pub async fn post_form(
+        &self,
+        who: &Actor,
+        path: &str,
+        form: &[(&str, &str)],
+        csrf: bool,
+    ) -> Reply {
+        let mut pairs: Vec<String> = form
+            .iter()
+            .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
+            .collect();
+        if csrf {
+            pairs.push(format!("csrf={}", who.csrf));
+        }
+        self.call(
+            test::TestRequest::post()
+                .uri(path)
+                .insert_header(("cookie", who.cookie.clone()))
+                .insert_header(("content-type", "application/x-www-form-urlencoded"))
+                .set_payload(pairs.join("&")),
+        )
+        .await
+    }
+
+    pub async fn api_get(&self, who: &Actor, path: &str) -> Reply {
+        self.call(
+            test::TestRequest::get()
+                .uri(path)
+                .insert_header(("authorization", format!("Bearer {}", who.token))),
+        )
+        .await
+    }
+
+    pub async fn api_send(
+        &self,
+        who: &Actor,
+        method: actix_web::http::Method,
+        path: &str,
+        body: serde_json::Value,
+    ) -> Reply {
+        self.call(
+            test::TestRequest::default()
+                .method(method)
+                .uri(path)
+                .insert_header(("authorization", format!("Bearer {}", who.token)))
+                .set_json(body),
+        )
+        .await
+    }
+
+    /// Runs SQL on the test database (for setting up and for tampering).
+    pub async fn sql(&self, statement: &str) -> usize {
+        let statement = statement.to_string();
+        self.state
+            .db
+            .read(move |c| Ok(diesel::sql_query(statement).execute(c)?))
+            .await
+            .unwrap_or_else(|e| panic!("SQL failed: {e}"))
+    }
+
+    pub async fn count(&self, table_and_filter: &str) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let q = format!("SELECT COUNT(*) AS n FROM {table_and_filter}");
+        self.state
+            .db
+            .read(move |c| Ok(diesel::sql_query(q).get_result::<N>(c)?.n))
+            .await
+            .expect("count")
+    }
+
+    /// A patient enrolled by `physician`, paired with `student` if given.
+    pub async fn add_patient(
+        &self,
+        given: &str,
+        family: &str,
+        physician: i64,
+        student: Option<i64>,
+    ) -> i64 {
+        let (given, family) = (given.to_string(), family.to_string());
+        let now = test_start().naive_utc();
+        let today = now.date();
+        self.state
+            .db
+            .write(move |c| {
+                use checkin::db::calls::NewAssignment;
+                use checkin::db::patients::NewPatient;
+                use checkin::domain::{Cadence, ContactMode, PatientStatus};
+                let id = checkin::insert_returning_id!(
+                    c,
+                    checkin::db::schema::patients::table,
+                    NewPatient {
+                        id: None,
+                        given_name: &given,
+                        family_name: &family,
+                        phone: "+12155550123",
+                        preferred_language: "es",
+                        interpreter_needed: false,
+                        best_times: "mornings",
+                        contact_mode: ContactMode::Phone,
+                        enrolment_reason_other: None,
+                        interest_confirmed: true,
+                        cadence: Cadence::Weekly,
+                        enrolled_on: today,
+                        enrolled_by: physician,
+                        date_of_birth: None,
+                        clinic_record_number: None,
+                        status: PatientStatus::Active,
+                        discharge_due_on: today + chrono::Duration::days(56),
+                        next_call_at: None,
+                        last_call_at: None,
+                        last_call_outcome: None,
+                        failed_attempts: 0,
+                        final_call_since: None,
+                        discharge_due_since: None,
+                        discharged_at: None,
+                        discharged_by: None,
+                        discharge_reason: None,
+                        discharge_summary: None,
+                        created_at: now,
+                        updated_at: now,
+                    },
+                    checkin::db::schema::patients::id
+                )?;
+                if let Some(student) = student {
+                    checkin::insert_returning_id!(
+                        c,
+                        checkin::db::schema::assignments::table,
+                        NewAssignment {
+                            id: None,
+                            patient_id: id,
+                            student_id: student,
+                            started_at: now,
+                            started_by: physician,
+                            note: "",
+                            ended_at: None,
+                            ended_by: None,
+                            handoff_note: None,
+                        },
+                        checkin::db::schema::assignments::id
+                    )?;
+                }
+                Ok(id)
+            })
+            .await
+            .expect("add patient")
+    }
+}
+
+pub fn urlencode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}

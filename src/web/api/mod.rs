@@ -19,7 +19,12 @@ use crate::error::{AppError, ErrorBody};
         crate::web::health::healthz,
         crate::web::health::readyz,
         crate::web::health::metrics,
-        openapi_json
+        openapi_json,
+        crate::web::auth::create_token,
+        crate::web::auth::revoke_token,
+        crate::web::auth::me,
+        crate::web::admin::create_user_api,
+        crate::web::patients::get_patient,
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerAuth)
@@ -44,9 +49,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// This document.
-#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "api", responses((status = 200, description = "the OpenAPI 3.1 document")))]
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "api", security(("bearer" = [])), responses((status = 200, description = "the OpenAPI 3.1 document")))]
 #[get("/openapi.json")]
-pub async fn openapi_json() -> HttpResponse {
+pub async fn openapi_json(_user: crate::web::identity::Api) -> HttpResponse {
     HttpResponse::Ok().json(ApiDoc::openapi())
 }
 
