@@ -19,13 +19,33 @@ use prometheus::{
 use crate::config::LogFormat;
 use crate::startup::AppState;
 
+/// The log filter: `RUST_LOG` (default `info`) for checkin's own lines, but
+/// the web framework's crates never below `warn`: their debug lines quote
+/// request paths and headers, which can carry patient data.
+pub fn log_filter(directives: Option<&str>) -> tracing_subscriber::EnvFilter {
+    use tracing_subscriber::EnvFilter;
+    let mut filter = directives
+        .and_then(|d| EnvFilter::try_new(d).ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
+    for quiet in [
+        "actix_web=warn",
+        "actix_http=warn",
+        "actix_server=warn",
+        "h2=warn",
+        "mio=warn",
+    ] {
+        if let Ok(directive) = quiet.parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
+    filter
+}
+
 /// Installs the global subscriber; `RUST_LOG` narrows or widens it.
 pub fn init_logging(format: LogFormat) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,actix_server=warn,actix_web=warn"));
+    let env = std::env::var("RUST_LOG").ok();
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(log_filter(env.as_deref()))
         .with_writer(std::io::stderr);
     // A second call (tests start many apps) keeps the first subscriber.
     let _ = match format {

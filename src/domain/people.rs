@@ -40,7 +40,8 @@ impl Email {
             && !email
                 .chars()
                 .any(|c| c.is_whitespace() || c.is_control() || "<>,;\"".contains(c));
-        if well_formed {
+        // validator's check (the HTML5 rule) on top of ours.
+        if well_formed && validator::ValidateEmail::validate_email(&email) {
             Ok(Email(email))
         } else {
             Err(EmailError::Malformed)

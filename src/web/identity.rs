@@ -159,6 +159,7 @@ fn load_account(conn: &mut DbConn, user_id: i64) -> QueryResult<Option<Account>>
     let roles: Vec<String> = user_roles::table
         .filter(user_roles::user_id.eq(id))
         .select(user_roles::role)
+        .order(user_roles::role)
         .load(conn)?;
     Ok(Some(Account {
         id,
