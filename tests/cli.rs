@@ -297,3 +297,53 @@ fn user_create_reads_the_password_from_stdin_and_checks_every_argument() {
     );
     assert!(!ok && err.contains("superuser"), "{err}");
 }
+
+#[test]
+fn audit_verify_names_the_first_broken_row() {
+    use checkin::audit::{record, AuditEntry};
+    use diesel::RunQueryDsl;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("data/checkin.db").display());
+    let db = checkin::db::Db::connect(&url, 2).unwrap();
+    db.migrate().unwrap();
+    db.write_blocking(|c| {
+        for action in ["sign_in", "patient.read", "patient.read", "sign_out"] {
+            let entry = AuditEntry {
+                user_id: Some(1),
+                action,
+                record_type: "user",
+                ..AuditEntry::default()
+            };
+            record(c, &entry, common::test_start().naive_utc())?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    let verify = || {
+        run(
+            checkin(dir.path(), &[("CHECKIN_DATABASE_URL", &url)]).args(["audit", "verify"]),
+            "",
+        )
+    };
+    let (ok, out, err) = verify();
+    assert!(ok, "{err}");
+    assert!(out.contains("4 rows"), "{out}");
+
+    db.read_blocking(|c| {
+        Ok(diesel::sql_query("UPDATE audit_log SET user_id = 2 WHERE id = 3").execute(c)?)
+    })
+    .unwrap();
+    let (ok, _, err) = verify();
+    assert!(!ok);
+    assert!(err.contains("audit row 3"), "{err}");
+
+    db.read_blocking(|c| {
+        Ok(diesel::sql_query("UPDATE audit_log SET user_id = 1 WHERE id = 3").execute(c)?)
+    })
+    .unwrap();
+    db.read_blocking(|c| Ok(diesel::sql_query("DELETE FROM audit_log WHERE id = 4").execute(c)?))
+        .unwrap();
+    let (ok, _, err) = verify();
+    assert!(!ok);
+    assert!(err.contains("after row 3"), "{err}");
+}
