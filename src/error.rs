@@ -27,6 +27,9 @@ pub enum AppError {
     NotFound,
     #[error("{0}")]
     Conflict(String),
+    /// Enrolling someone with an active enrolment; carries that patient's id.
+    #[error("this person is already enrolled (patient {0})")]
+    DuplicatePatient(i64),
     #[error("the request body is larger than 1 MiB")]
     PayloadTooLarge,
     #[error("{message}")]
@@ -70,6 +73,7 @@ impl AppError {
             AppError::Forbidden => "forbidden",
             AppError::NotFound => "not_found",
             AppError::Conflict(_) => "conflict",
+            AppError::DuplicatePatient(_) => "already_enrolled",
             AppError::PayloadTooLarge => "payload_too_large",
             AppError::Validation { .. } => "invalid",
             AppError::TooManyRequests => "too_many_requests",
@@ -131,6 +135,9 @@ pub struct ErrorBody {
     /// For `invalid`: every failing field with its messages.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fields: Option<FieldErrors>,
+    /// For `already_enrolled`: the patient with the active enrolment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub existing_patient_id: Option<i64>,
 }
 
 impl ResponseError for AppError {
@@ -140,7 +147,7 @@ impl ResponseError for AppError {
             AppError::Unauthorized => StatusCode::UNAUTHORIZED,
             AppError::Forbidden => StatusCode::FORBIDDEN,
             AppError::NotFound => StatusCode::NOT_FOUND,
-            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Conflict(_) | AppError::DuplicatePatient(_) => StatusCode::CONFLICT,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
@@ -155,10 +162,17 @@ impl ResponseError for AppError {
         if matches!(self, AppError::Unavailable) {
             response.insert_header(("Retry-After", "5"));
         }
+        if let AppError::DuplicatePatient(id) = self {
+            response.insert_header(("Location", format!("/api/v1/patients/{id}")));
+        }
         response.json(ErrorBody {
             error: self.code().to_string(),
             message: self.to_string(),
             fields: self.fields().cloned(),
+            existing_patient_id: match self {
+                AppError::DuplicatePatient(id) => Some(*id),
+                _ => None,
+            },
         })
     }
 }

@@ -11,6 +11,8 @@ pub mod config;
 pub mod db;
 pub mod demo;
 pub mod domain;
+pub mod enrolment;
+pub mod import;
 pub mod error;
 pub mod mail;
 pub mod startup;

@@ -34,6 +34,11 @@ const MIGRATION_LOCK_KEY: i64 = 0x636865636b696e;
 const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
      PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;";
 
+diesel::define_sql_function! {
+    /// SQL `lower()`, the same in both dialects.
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
 #[derive(diesel::MultiConnection)]
 pub enum DbConn {
     Sqlite(SqliteConnection),

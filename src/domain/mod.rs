@@ -6,6 +6,7 @@
 pub mod enums;
 pub mod language;
 pub mod people;
+pub mod phone;
 pub mod schedule;
 
 pub use enums::*;

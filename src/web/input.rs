@@ -59,6 +59,14 @@ impl Fields {
         }
     }
 
+    /// Named texts, such as one row of a CSV file.
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Fields {
+        Fields {
+            values: pairs.into_iter().map(|(k, v)| (k, Value::String(v))).collect(),
+            errors: FieldErrors::new(),
+        }
+    }
+
     pub fn error(&mut self, field: &str, message: impl Into<String>) {
         self.errors
             .entry(field.to_string())

@@ -1,0 +1,1 @@
+//! `checkin import`: patients and students from the programme spreadsheet.
