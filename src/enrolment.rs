@@ -42,7 +42,8 @@ pub struct EnrolmentInput {
 }
 
 fn date(text: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| format!("{text:?} is not a date such as 2026-11-29"))
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| format!("{text:?} is not a date such as 2026-11-29"))
 }
 
 /// Reads every enrolment field, noting every problem in `fields`.
@@ -54,9 +55,9 @@ pub fn read(fields: &mut Fields, today: NaiveDate, earliest: NaiveDate) -> Optio
     let preferred_language = fields.parsed("preferred_language", true, Language::parse);
     let interpreter_needed = fields.boolean("interpreter_needed", false);
     let best_times = fields.text("best_times", false, 500).unwrap_or_default();
-    let contact_mode = fields.choice::<ContactMode>("contact_mode", false).or_else(|| {
-        (!fields.errors().contains_key("contact_mode")).then_some(ContactMode::Phone)
-    });
+    let contact_mode = fields
+        .choice::<ContactMode>("contact_mode", false)
+        .or_else(|| (!fields.errors().contains_key("contact_mode")).then_some(ContactMode::Phone));
     let reasons = fields.list("enrolment_reasons", |s| s.parse::<EnrolmentReason>());
     let reason_other = fields.text("enrolment_reason_other", false, 500);
     match &reasons {
@@ -74,9 +75,9 @@ pub fn read(fields: &mut Fields, today: NaiveDate, earliest: NaiveDate) -> Optio
         ),
         None => {}
     }
-    let cadence = fields.choice::<Cadence>("cadence", false).or_else(|| {
-        (!fields.errors().contains_key("cadence")).then_some(Cadence::Weekly)
-    });
+    let cadence = fields
+        .choice::<Cadence>("cadence", false)
+        .or_else(|| (!fields.errors().contains_key("cadence")).then_some(Cadence::Weekly));
     let enrolled_on = match fields.parsed("enrolled_on", false, date) {
         Some(d) if d > today => {
             fields.error("enrolled_on", "cannot be in the future");
@@ -196,17 +197,23 @@ pub fn enrol(
         created_at: now,
         updated_at: now,
     };
-    let id = crate::insert_returning_id!(conn, patients::table, new, patients::id).map_err(|e| {
-        // The unique index on an active clinic record number can catch a race.
-        match AppError::from(e) {
-            AppError::Conflict(_) => AppError::Conflict("this patient was enrolled a moment ago".into()),
-            other => other,
-        }
-    })?;
+    let id =
+        crate::insert_returning_id!(conn, patients::table, new, patients::id).map_err(|e| {
+            // The unique index on an active clinic record number can catch a race.
+            match AppError::from(e) {
+                AppError::Conflict(_) => {
+                    AppError::Conflict("this patient was enrolled a moment ago".into())
+                }
+                other => other,
+            }
+        })?;
     let reasons: Vec<NewEnrolmentReason> = input
         .reasons
         .iter()
-        .map(|&reason| NewEnrolmentReason { patient_id: id, reason })
+        .map(|&reason| NewEnrolmentReason {
+            patient_id: id,
+            reason,
+        })
         .collect();
     crate::insert_batch!(conn, crate::db::schema::enrolment_reasons::table, reasons)?;
     let entry = AuditEntry {

@@ -56,6 +56,7 @@ pub fn prepare(settings: Settings, clock: SharedClock) -> Result<AppState, Start
             reason: e.to_string(),
         })?;
     crate::web::pages::load_templates().map_err(|e| StartupError::Templates(format!("{e:?}")))?;
+    crate::web::pages::set_programme_timezone(settings.timezone);
     Ok(AppState {
         settings: Arc::new(settings),
         db,

@@ -58,3 +58,79 @@ pub struct NewConcern<'a> {
     pub acknowledged_by: Option<i64>,
     pub acknowledgement_note: Option<&'a str>,
 }
+
+/// A call as the patient's history shows it.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct CallSummary {
+    pub id: i64,
+    pub occurred_at: chrono::DateTime<chrono::Utc>,
+    pub student_id: i64,
+    pub student_given_name: String,
+    pub mode: String,
+    pub outcome: String,
+    pub duration_minutes: i32,
+    pub interpreter_used: bool,
+    pub concern: String,
+    /// Only for those who may read notes (SPEC.md: the enrolling physician,
+    /// the student calling, leaders and admins).
+    pub notes: Option<String>,
+    pub next_call_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The patient's latest calls, newest first.
+pub fn for_patient(
+    conn: &mut super::DbConn,
+    patient_id: i64,
+    limit: i64,
+    with_notes: bool,
+) -> QueryResult<Vec<CallSummary>> {
+    use super::schema::users;
+    type Row = (
+        i64,
+        NaiveDateTime,
+        i64,
+        String,
+        String,
+        String,
+        i32,
+        bool,
+        String,
+        String,
+        Option<NaiveDateTime>,
+    );
+    let rows: Vec<Row> = calls::table
+        .inner_join(users::table.on(users::id.eq(calls::student_id)))
+        .filter(calls::patient_id.eq(patient_id))
+        .order((calls::occurred_at.desc(), calls::id.desc()))
+        .limit(limit)
+        .select((
+            calls::id,
+            calls::occurred_at,
+            calls::student_id,
+            users::given_name,
+            calls::mode,
+            calls::outcome,
+            calls::duration_minutes,
+            calls::interpreter_used,
+            calls::concern,
+            calls::notes,
+            calls::next_call_at,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| CallSummary {
+            id: r.0,
+            occurred_at: r.1.and_utc(),
+            student_id: r.2,
+            student_given_name: r.3,
+            mode: r.4,
+            outcome: r.5,
+            duration_minutes: r.6,
+            interpreter_used: r.7,
+            concern: r.8,
+            notes: with_notes.then_some(r.9),
+            next_call_at: r.10.map(|t| t.and_utc()),
+        })
+        .collect())
+}

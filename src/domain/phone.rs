@@ -69,10 +69,23 @@ mod tests {
 
     #[test]
     fn us_numbers_are_accepted_as_written_locally() {
-        for written in ["(201) 555-0123", "201-555-0123", "2015550123", "+1 201 555 0123", "1 (201) 555-0123"] {
-            assert_eq!(Phone::parse(written).unwrap().as_str(), "+12015550123", "{written}");
+        for written in [
+            "(201) 555-0123",
+            "201-555-0123",
+            "2015550123",
+            "+1 201 555 0123",
+            "1 (201) 555-0123",
+        ] {
+            assert_eq!(
+                Phone::parse(written).unwrap().as_str(),
+                "+12015550123",
+                "{written}"
+            );
         }
-        assert_eq!(Phone::parse("+52 55 1234 5678").unwrap().as_str(), "+525512345678");
+        assert_eq!(
+            Phone::parse("+52 55 1234 5678").unwrap().as_str(),
+            "+525512345678"
+        );
     }
 
     #[test]

@@ -269,6 +269,18 @@ pub fn make_link(
     user_id: Option<i64>,
     now: DateTime<Utc>,
 ) -> Result<(String, i64), AppError> {
+    make_link_on(c, &state.settings.base_url, purpose, user_id, now)
+}
+
+/// `make_link` for work done outside the web service (the spreadsheet
+/// import), which has the settings' base URL but no `AppState`.
+pub fn make_link_on(
+    c: &mut crate::db::DbConn,
+    base_url: &str,
+    purpose: &str,
+    user_id: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<(String, i64), AppError> {
     let token = random_token(32);
     let lifetime = match purpose {
         "first_admin" => FIRST_ADMIN_LINK_LIFETIME,
@@ -285,7 +297,7 @@ pub fn make_link(
             expires_at: (now + lifetime).naive_utc(),
         },
     )?;
-    Ok((format!("{}/link/{token}", state.settings.base_url), id))
+    Ok((format!("{base_url}/link/{token}"), id))
 }
 
 #[get("/link/{token}")]

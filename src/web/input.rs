@@ -62,7 +62,10 @@ impl Fields {
     /// Named texts, such as one row of a CSV file.
     pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Fields {
         Fields {
-            values: pairs.into_iter().map(|(k, v)| (k, Value::String(v))).collect(),
+            values: pairs
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect(),
             errors: FieldErrors::new(),
         }
     }

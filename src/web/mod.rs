@@ -3,10 +3,12 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod enrol;
 pub mod health;
 pub mod identity;
 pub mod input;
 pub mod pages;
+pub mod pairing;
 pub mod patients;
 
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -20,13 +22,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::scope("/api/v1")
                 .configure(auth::api_routes)
                 .configure(admin::api_routes)
+                .configure(enrol::api_routes)
                 .configure(patients::api_routes)
+                .configure(pairing::api_routes)
                 .configure(api::routes),
         )
         .configure(pages::routes)
         .configure(auth::page_routes)
         .configure(admin::page_routes)
-        .configure(patients::page_routes);
+        .configure(enrol::page_routes)
+        .configure(patients::page_routes)
+        .configure(pairing::page_routes);
 }
 
 /// Unknown paths: a JSON 404 under `/api/`, an HTML one elsewhere.

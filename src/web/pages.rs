@@ -26,6 +26,16 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("account.html", include_str!("../../templates/account.html")),
     ("patient.html", include_str!("../../templates/patient.html")),
     (
+        "patients.html",
+        include_str!("../../templates/patients.html"),
+    ),
+    ("enrol.html", include_str!("../../templates/enrol.html")),
+    ("pairing.html", include_str!("../../templates/pairing.html")),
+    (
+        "pairing_patient.html",
+        include_str!("../../templates/pairing_patient.html"),
+    ),
+    (
         "admin_users.html",
         include_str!("../../templates/admin_users.html"),
     ),
@@ -55,8 +65,41 @@ pub fn load_templates() -> Result<&'static Tera, tera::Error> {
     }
     let mut tera = Tera::default();
     tera.autoescape_on(vec![".html"]);
+    tera.register_filter("local", local_time);
     tera.add_raw_templates(TEMPLATES.iter().copied())?;
     Ok(TERA.get_or_init(|| tera))
+}
+
+static PROGRAMME_TZ: OnceLock<chrono_tz::Tz> = OnceLock::new();
+
+/// The zone the `local` filter shows times in; set once at start-up.
+pub fn set_programme_timezone(tz: chrono_tz::Tz) {
+    let _ = PROGRAMME_TZ.set(tz);
+}
+
+/// `{{ t | local }}`: a UTC timestamp shown in programme time, e.g.
+/// "Mon 30 Nov, 10:00"; `format` takes a strftime pattern.
+fn local_time(
+    value: &tera::Value,
+    args: &std::collections::HashMap<String, tera::Value>,
+) -> tera::Result<tera::Value> {
+    let Some(text) = value.as_str() else {
+        return Ok(value.clone());
+    };
+    let Ok(at) = text.parse::<chrono::DateTime<chrono::Utc>>() else {
+        return Ok(value.clone());
+    };
+    let tz = PROGRAMME_TZ
+        .get()
+        .copied()
+        .unwrap_or(chrono_tz::America::New_York);
+    let format = args
+        .get("format")
+        .and_then(|f| f.as_str())
+        .unwrap_or("%a %-d %b, %H:%M");
+    Ok(tera::Value::String(
+        at.with_timezone(&tz).format(format).to_string(),
+    ))
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

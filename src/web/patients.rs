@@ -10,7 +10,7 @@ use tera::Context;
 use crate::access;
 use crate::db::patients;
 use crate::domain::schedule::{self, DischargeStage, FollowUp};
-use crate::domain::{PatientStatus, UNREACHABLE_AFTER};
+use crate::domain::{PatientStatus, Role, UNREACHABLE_AFTER};
 use crate::error::{AppError, PageError};
 use crate::startup::AppState;
 use crate::web::identity::{Api, Page, Principal};
@@ -97,13 +97,80 @@ pub fn flags_of(
     (follow_up, flags)
 }
 
+/// The patient as the API and pages show them, read inside the caller's
+/// transaction.
+pub fn build_view(
+    c: &mut crate::db::DbConn,
+    p: patients::Patient,
+    now: DateTime<Utc>,
+    tz: chrono_tz::Tz,
+) -> Result<PatientView, AppError> {
+    let reasons = patients::reasons_of(c, p.id)?;
+    let assignment = patients::current_student(c, p.id)?;
+    let today = schedule::local_date(now, tz);
+    let (follow_up, flags) = flags_of(&p, today, tz);
+    let due_on = (p.status == PatientStatus::Active.as_str())
+        .then(|| {
+            schedule::follow_up_due_on(
+                p.next_call_at.map(|t| t.and_utc()),
+                p.enrolled_on,
+                p.last_call_at.is_some(),
+                tz,
+            )
+        })
+        .flatten();
+    Ok(PatientView {
+        id: p.id,
+        given_name: p.given_name,
+        family_name: p.family_name,
+        phone: p.phone,
+        preferred_language: p.preferred_language,
+        interpreter_needed: p.interpreter_needed,
+        best_times: p.best_times,
+        contact_mode: p.contact_mode,
+        enrolment_reasons: reasons,
+        enrolment_reason_other: p.enrolment_reason_other,
+        cadence: p.cadence,
+        enrolled_on: p.enrolled_on,
+        enrolled_by: p.enrolled_by,
+        date_of_birth: p.date_of_birth,
+        clinic_record_number: p.clinic_record_number,
+        status: p.status,
+        discharge_due_on: p.discharge_due_on,
+        next_call_at: p.next_call_at.map(|t| t.and_utc()),
+        last_call_at: p.last_call_at.map(|t| t.and_utc()),
+        last_call_outcome: p.last_call_outcome,
+        follow_up: follow_up.as_str().to_string(),
+        follow_up_due_on: due_on,
+        flags,
+        assignment: assignment.map(|(student_id, student_given_name, since)| AssignmentView {
+            student_id,
+            student_given_name,
+            since: since.and_utc(),
+        }),
+        discharged_at: p.discharged_at.map(|t| t.and_utc()),
+        discharge_reason: p.discharge_reason,
+        discharge_summary: p.discharge_summary,
+    })
+}
+
+/// The patient page's extra parts: calls (notes only for those who may read
+/// them) and, for leaders and admins, the pairing history.
+#[derive(Debug, Clone, Serialize)]
+pub struct PatientDetail {
+    pub patient: PatientView,
+    pub calls: Vec<crate::db::calls::CallSummary>,
+    pub history: Vec<crate::pairing::AssignmentRow>,
+    pub notes_visible: bool,
+}
+
 /// Loads the patient for this user, auditing the read or the refusal in the
 /// same transaction. `None`: not visible (or not there); answer 404.
 pub async fn load_for(
     state: &AppState,
     user: &Principal,
     patient_id: i64,
-) -> Result<Option<PatientView>, AppError> {
+) -> Result<Option<PatientDetail>, AppError> {
     let user = user.clone();
     let now = state.clock.now();
     let tz = state.settings.timezone;
@@ -114,7 +181,12 @@ pub async fn load_for(
             if !access::can_see_patient(c, &user, patient_id)? {
                 crate::audit::record(
                     c,
-                    &user.audit("patient.refused", "patient", Some(patient_id), None),
+                    &user.audit(
+                        "patient.refused",
+                        "patient",
+                        Some(patient_id),
+                        Some(patient_id),
+                    ),
                     at,
                 )?;
                 return Ok(None);
@@ -122,8 +194,6 @@ pub async fn load_for(
             let Some(p) = patients::find(c, patient_id)? else {
                 return Ok(None);
             };
-            let reasons = patients::reasons_of(c, patient_id)?;
-            let assignment = patients::current_student(c, patient_id)?;
             crate::audit::record(
                 c,
                 &user.audit(
@@ -134,52 +204,19 @@ pub async fn load_for(
                 ),
                 at,
             )?;
-            let today = schedule::local_date(now, tz);
-            let (follow_up, flags) = flags_of(&p, today, tz);
-            let due_on = (p.status == PatientStatus::Active.as_str())
-                .then(|| {
-                    schedule::follow_up_due_on(
-                        p.next_call_at.map(|t| t.and_utc()),
-                        p.enrolled_on,
-                        p.last_call_at.is_some(),
-                        tz,
-                    )
-                })
-                .flatten();
-            Ok(Some(PatientView {
-                id: p.id,
-                given_name: p.given_name,
-                family_name: p.family_name,
-                phone: p.phone,
-                preferred_language: p.preferred_language,
-                interpreter_needed: p.interpreter_needed,
-                best_times: p.best_times,
-                contact_mode: p.contact_mode,
-                enrolment_reasons: reasons,
-                enrolment_reason_other: p.enrolment_reason_other,
-                cadence: p.cadence,
-                enrolled_on: p.enrolled_on,
-                enrolled_by: p.enrolled_by,
-                date_of_birth: p.date_of_birth,
-                clinic_record_number: p.clinic_record_number,
-                status: p.status,
-                discharge_due_on: p.discharge_due_on,
-                next_call_at: p.next_call_at.map(|t| t.and_utc()),
-                last_call_at: p.last_call_at.map(|t| t.and_utc()),
-                last_call_outcome: p.last_call_outcome,
-                follow_up: follow_up.as_str().to_string(),
-                follow_up_due_on: due_on,
-                flags,
-                assignment: assignment.map(|(student_id, student_given_name, since)| {
-                    AssignmentView {
-                        student_id,
-                        student_given_name,
-                        since: since.and_utc(),
-                    }
-                }),
-                discharged_at: p.discharged_at.map(|t| t.and_utc()),
-                discharge_reason: p.discharge_reason,
-                discharge_summary: p.discharge_summary,
+            let assigned_to_user = access::is_assigned_now(c, user.user_id, patient_id)?;
+            let notes_visible = access::can_read_notes(&user, p.enrolled_by, assigned_to_user);
+            let calls = crate::db::calls::for_patient(c, patient_id, 50, notes_visible)?;
+            let history = if user.has(Role::Leader) || user.has(Role::Admin) {
+                crate::pairing::history(c, patient_id)?
+            } else {
+                Vec::new()
+            };
+            Ok(Some(PatientDetail {
+                patient: build_view(c, p, now, tz)?,
+                calls,
+                history,
+                notes_visible,
             }))
         })
         .await
@@ -201,7 +238,7 @@ pub async fn get_patient(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
     match load_for(&state, &user, id.into_inner()).await? {
-        Some(view) => Ok(HttpResponse::Ok().json(view)),
+        Some(detail) => Ok(HttpResponse::Ok().json(detail.patient)),
         None => Err(AppError::NotFound),
     }
 }
@@ -212,10 +249,13 @@ async fn patient_page(
     state: web::Data<AppState>,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, PageError> {
-    let Some(view) = load_for(&state, &user, id.into_inner()).await? else {
+    let Some(detail) = load_for(&state, &user, id.into_inner()).await? else {
         return Err(AppError::NotFound.into());
     };
     let mut context: Context = page_context(&state, &user);
-    context.insert("patient", &view);
+    context.insert("patient", &detail.patient);
+    context.insert("calls", &detail.calls);
+    context.insert("history", &detail.history);
+    context.insert("notes_visible", &detail.notes_visible);
     Ok(render("patient.html", &context)?)
 }

@@ -25,6 +25,11 @@ use crate::error::{AppError, ErrorBody};
         crate::web::auth::me,
         crate::web::admin::create_user_api,
         crate::web::patients::get_patient,
+        crate::web::enrol::enrol_api,
+        crate::web::enrol::list_api,
+        crate::web::pairing::put_assignment,
+        crate::web::pairing::delete_assignment,
+        crate::web::pairing::get_suggestions,
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerAuth)
