@@ -23,6 +23,13 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub db_pool_size: u32,
     pub log_format: LogFormat,
+    /// The health system's phone interpreter line, shown on call pages.
+    pub interpreter_line: String,
+    /// How a patient's number becomes a link: `{phone}` is replaced by the
+    /// E.164 number (a telehealth app's URL scheme, or `tel:`).
+    pub call_link_template: String,
+    /// A folder laid out like `protocol/` to use instead of the built-in one.
+    pub protocol_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +53,9 @@ struct FileSettings {
     data_dir: Option<String>,
     db_pool_size: Option<u32>,
     log_format: Option<String>,
+    interpreter_line: Option<String>,
+    call_link_template: Option<String>,
+    protocol_dir: Option<String>,
 }
 
 /// A setting that cannot be used, named the way the operator wrote it.
@@ -166,6 +176,14 @@ impl Settings {
         };
         let data_dir =
             PathBuf::from(pick("data_dir", file.data_dir).unwrap_or_else(|| "data".into()));
+        let call_link_template = pick("call_link_template", file.call_link_template)
+            .unwrap_or_else(|| "tel:{phone}".into());
+        if !call_link_template.contains("{phone}") {
+            return Err(ConfigError::new(
+                "CHECKIN_CALL_LINK_TEMPLATE",
+                "must contain {phone}, e.g. tel:{phone}",
+            ));
+        }
         Ok(Settings {
             database_url,
             bind,
@@ -179,6 +197,9 @@ impl Settings {
             data_dir,
             db_pool_size,
             log_format,
+            interpreter_line: pick("interpreter_line", file.interpreter_line).unwrap_or_default(),
+            call_link_template,
+            protocol_dir: pick("protocol_dir", file.protocol_dir).map(PathBuf::from),
         })
     }
 

@@ -5,6 +5,7 @@
 pub mod access;
 pub mod audit;
 pub mod auth;
+pub mod calls;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -16,6 +17,7 @@ pub mod error;
 pub mod import;
 pub mod mail;
 pub mod pairing;
+pub mod protocol;
 pub mod startup;
 pub mod telemetry;
 pub mod web;

@@ -26,6 +26,8 @@ pub struct AppState {
     pub clock: SharedClock,
     pub metrics: Arc<Metrics>,
     pub secret_key: Arc<String>,
+    /// The call protocol, parsed once at start-up.
+    pub protocol: Arc<crate::protocol::Protocol>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +36,8 @@ pub enum StartupError {
     DataFolder { path: String, reason: String },
     #[error(transparent)]
     Database(#[from] DbSetupError),
+    #[error("the call protocol cannot be read: {0}")]
+    Protocol(#[from] crate::protocol::ProtocolError),
     #[error("the page templates do not compile: {0}")]
     Templates(String),
     #[error("cannot listen on {bind}: {reason}")]
@@ -43,6 +47,10 @@ pub enum StartupError {
 /// Everything `serve` needs before it listens: the data folder, the database
 /// (created and migrated), the secret key and the templates.
 pub fn prepare(settings: Settings, clock: SharedClock) -> Result<AppState, StartupError> {
+    let protocol = match &settings.protocol_dir {
+        Some(dir) => crate::protocol::Protocol::from_dir(dir)?,
+        None => crate::protocol::Protocol::embedded()?,
+    };
     prepare_data_folder(&settings.data_dir)?;
     let db = Db::connect(&settings.database_url, settings.db_pool_size)?;
     let applied = db.migrate()?;
@@ -63,6 +71,7 @@ pub fn prepare(settings: Settings, clock: SharedClock) -> Result<AppState, Start
         clock,
         metrics: Arc::new(Metrics::new()),
         secret_key: Arc::new(secret_key),
+        protocol: Arc::new(protocol),
     })
 }
 

@@ -113,6 +113,12 @@ const ENROLMENT: &[(&str, &str)] = &[
     ("cadence", "weekly"),
 ];
 
+/// A valid call for the test's "now" (2026-11-29 10:00 in New York).
+const CALL: &[(&str, &str)] = &[
+    ("outcome", "completed"), ("mode", "phone"), ("duration_minutes", "10"),
+    ("next_call_at", "2026-12-06T10:00"),
+];
+
 const ENROLMENT_BY_API: &[(&str, &str)] = &[
     ("given_name", "Scripted"),
     ("family_name", "Caller{me}"),
@@ -147,7 +153,8 @@ fn matrix() -> Vec<Row> {
         Row::new(post.clone(), "/link/{link}",                          PreSession, [422, 422, 422, 422, 422])
             .body(&[("password", "{password}"), ("password_again", "something else entirely")]),
         // Any signed-in user.
-        Row::new(get.clone(),  "/",                                     Session,    [302, 200, 200, 200, 200]),
+        // A student's home is their check-ins.
+        Row::new(get.clone(),  "/",                                     Session,    [302, 200, 303, 200, 200]),
         Row::new(get.clone(),  "/account",                              Session,    [302, 200, 200, 200, 200]),
         Row::new(post.clone(), "/account/tokens",                       Session,    [302, 200, 200, 200, 200])
             .body(&[("label", "matrix")]),
@@ -161,6 +168,21 @@ fn matrix() -> Vec<Row> {
         Row::new(get.clone(),  "/enrol",                                Session,    [302, 200, 403, 200, 403]),
         Row::new(post.clone(), "/enrol",                                Session,    [302, 303, 403, 303, 403])
             .body(ENROLMENT),
+        // Students' check-ins and calls: the assigned student only. Calls by
+        // id aim at a call that does not exist: the student reaches the handler.
+        Row::new(get.clone(),  "/checkins",                             Session,    [302, 403, 200, 403, 403]),
+        Row::new(get.clone(),  "/patients/{patient}/call",              Session,    [302, 403, 200, 403, 403]),
+        Row::new(post.clone(), "/patients/{patient}/call",              Session,    [302, 403, 303, 403, 403])
+            .body(CALL),
+        Row::new(get.clone(),  "/patients/{patient}/calls/{absent}/edit", Session,  [302, 403, 404, 403, 403]),
+        Row::new(post.clone(), "/patients/{patient}/calls/{absent}/edit", Session,  [302, 403, 404, 403, 403])
+            .body(CALL),
+        Row::new(post.clone(), "/patients/{patient}/calls/{absent}/comments", Session, [302, 403, 403, 404, 403])
+            .body(&[("body", "Read it, thank you.")]),
+        Row::new(post.clone(), "/account/calendar",                     Session,    [302, 403, 200, 403, 403]),
+        Row::new(post.clone(), "/account/calendar/revoke",              Session,    [302, 403, 303, 403, 403]),
+        // The calendar feed is reached by its secret; a wrong one is a 404 for anyone.
+        Row::new(get.clone(),  "/calendar/{absent}.ics",                Session,    [404, 404, 404, 404, 404]),
         // Pairing: leaders. Changes aim at a patient that does not exist, so
         // the other rows keep their pairing; the leader reaches the handler (404).
         Row::new(get.clone(),  "/pairing",                              Session,    [302, 403, 403, 200, 403]),
@@ -191,10 +213,18 @@ fn matrix() -> Vec<Row> {
                     ("roles", "student")]),
         Row::new(get.clone(),  "/api/v1/patients/{patient}",            Bearer,     [401, 200, 200, 200, 200]),
         Row::new(get.clone(),  "/api/v1/patients",                      Bearer,     [401, 200, 200, 200, 200]),
+        Row::new(get.clone(),  "/api/v1/me/checkins",                   Bearer,     [401, 403, 200, 403, 403]),
+        Row::new(post.clone(), "/api/v1/patients/{patient}/calls",      Bearer,     [401, 403, 201, 403, 403])
+            .body(CALL),
+        Row::new(get.clone(),  "/api/v1/patients/{patient}/calls/{absent}", Bearer, [401, 404, 404, 404, 404]),
+        Row::new(put.clone(),  "/api/v1/patients/{patient}/calls/{absent}", Bearer, [401, 403, 404, 403, 403])
+            .body(CALL),
+        Row::new(post.clone(), "/api/v1/patients/{patient}/calls/{absent}/comments", Bearer, [401, 403, 403, 404, 403])
+            .body(&[("body", "Read it, thank you.")]),
         Row::new(post.clone(), "/api/v1/patients",                      Bearer,     [401, 201, 403, 201, 403])
             .body(ENROLMENT_BY_API),
         Row::new(get.clone(),  "/api/v1/patients/{patient}/pairing-suggestions", Bearer, [401, 403, 403, 200, 403]),
-        Row::new(put,          "/api/v1/patients/{absent}/assignment",    Bearer,     [401, 403, 403, 404, 403])
+        Row::new(put.clone(),  "/api/v1/patients/{absent}/assignment",    Bearer,     [401, 403, 403, 404, 403])
             .body(&[("student_id", "{user}")]),
         Row::new(delete,       "/api/v1/patients/{absent}/assignment",  Bearer,     [401, 403, 403, 404, 403]),
         Row::new(get,          "/api/v1/openapi.json",                  Bearer,     [401, 200, 200, 200, 200]),
@@ -861,7 +891,7 @@ async fn an_ended_assignment_is_refused_on_the_next_request(app: TestApp) {
 async fn a_disabled_account_is_refused_on_the_next_request(app: TestApp) {
     let world = World::new(&app).await;
     let student = &world.student;
-    assert_eq!(app.page(student, "/").await.status, StatusCode::OK);
+    assert_eq!(app.page(student, "/account").await.status, StatusCode::OK);
     assert_eq!(
         app.api_get(student, "/api/v1/me").await.status,
         StatusCode::OK
@@ -905,7 +935,7 @@ async fn a_disabled_account_is_refused_on_the_next_request(app: TestApp) {
     );
     // The other student is untouched.
     assert_eq!(
-        app.page(&world.other_student, "/").await.status,
+        app.page(&world.other_student, "/account").await.status,
         StatusCode::OK
     );
 }

@@ -75,6 +75,17 @@ pub struct CallSummary {
     /// the student calling, leaders and admins).
     pub notes: Option<String>,
     pub next_call_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Leaders' comments, oldest first.
+    pub comments: Vec<CommentView>,
+    /// How many times the student corrected it.
+    pub revisions: i64,
+}
+
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct CommentView {
+    pub author_given_name: String,
+    pub body: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// The patient's latest calls, newest first.
@@ -131,6 +142,57 @@ pub fn for_patient(
             concern: r.8,
             notes: with_notes.then_some(r.9),
             next_call_at: r.10.map(|t| t.and_utc()),
+            comments: Vec::new(),
+            revisions: 0,
         })
-        .collect())
+        .collect::<Vec<_>>())
+    .and_then(|mut list: Vec<CallSummary>| {
+        use super::schema::{call_comments, call_revisions};
+        let ids: Vec<i64> = list.iter().map(|c| c.id).collect();
+        let comments: Vec<(i64, String, String, NaiveDateTime)> = call_comments::table
+            .inner_join(users::table.on(users::id.eq(call_comments::author_id)))
+            .filter(call_comments::call_id.eq_any(&ids))
+            .order(call_comments::created_at)
+            .select((call_comments::call_id, users::given_name, call_comments::body, call_comments::created_at))
+            .load(conn)?;
+        let revisions: Vec<i64> = call_revisions::table
+            .filter(call_revisions::call_id.eq_any(&ids))
+            .select(call_revisions::call_id)
+            .load(conn)?;
+        for call in &mut list {
+            call.revisions = revisions.iter().filter(|id| **id == call.id).count() as i64;
+            call.comments = comments
+                .iter()
+                .filter(|c| c.0 == call.id)
+                .map(|c| CommentView {
+                    author_given_name: c.1.clone(),
+                    body: c.2.clone(),
+                    created_at: c.3.and_utc(),
+                })
+                .collect();
+        }
+        Ok(list)
+    })
+}
+
+/// A leader's comment on a call.
+pub fn add_comment(
+    conn: &mut super::DbConn,
+    call_id: i64,
+    author_id: i64,
+    body: &str,
+    now: NaiveDateTime,
+) -> QueryResult<i64> {
+    use super::schema::call_comments;
+    crate::insert_returning_id!(
+        conn,
+        call_comments::table,
+        (
+            call_comments::call_id.eq(call_id),
+            call_comments::author_id.eq(author_id),
+            call_comments::body.eq(body),
+            call_comments::created_at.eq(now),
+        ),
+        call_comments::id
+    )
 }

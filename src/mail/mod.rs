@@ -81,7 +81,7 @@ fn html_escape(text: &str) -> String {
 }
 
 /// An email with a greeting, one paragraph and one link.
-fn with_link(greeting_name: &str, paragraph: &str, link: &str, after: &str) -> (String, String) {
+pub fn with_link(greeting_name: &str, paragraph: &str, link: &str, after: &str) -> (String, String) {
     let text = format!("Hello {greeting_name},\n\n{paragraph}\n\n{link}\n\n{after}\n\n— checkin\n");
     let html = format!(
         "<p>Hello {},</p><p>{}</p><p><a href=\"{}\">{}</a></p><p>{}</p><p>— checkin</p>",

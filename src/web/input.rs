@@ -70,6 +70,14 @@ impl Fields {
         }
     }
 
+    /// Sets a list value, as repeated form fields would.
+    pub fn set_list(&mut self, name: &str, items: &[String]) {
+        self.values.insert(
+            name.to_string(),
+            Value::Array(items.iter().cloned().map(Value::String).collect()),
+        );
+    }
+
     pub fn error(&mut self, field: &str, message: impl Into<String>) {
         self.errors
             .entry(field.to_string())

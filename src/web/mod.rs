@@ -3,6 +3,9 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod calendar;
+pub mod call_records;
+pub mod checkins;
 pub mod enrol;
 pub mod health;
 pub mod identity;
@@ -24,6 +27,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .configure(admin::api_routes)
                 .configure(enrol::api_routes)
                 .configure(patients::api_routes)
+                .configure(checkins::api_routes)
+                .configure(call_records::api_routes)
                 .configure(pairing::api_routes)
                 .configure(api::routes),
         )
@@ -32,6 +37,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(admin::page_routes)
         .configure(enrol::page_routes)
         .configure(patients::page_routes)
+        .configure(checkins::page_routes)
+        .configure(calendar::page_routes)
+        .configure(call_records::page_routes)
         .configure(pairing::page_routes);
 }
 

@@ -31,6 +31,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("enrol.html", include_str!("../../templates/enrol.html")),
     ("pairing.html", include_str!("../../templates/pairing.html")),
+    ("checkins.html", include_str!("../../templates/checkins.html")),
+    ("call.html", include_str!("../../templates/call.html")),
     (
         "pairing_patient.html",
         include_str!("../../templates/pairing_patient.html"),
@@ -162,6 +164,7 @@ pub fn page_context(state: &AppState, user: &Principal) -> Context {
     );
     context.insert("csrf", user.csrf());
     context.insert("programme_weeks", &state.settings.programme_weeks);
+    context.insert("protocol_version", &state.protocol.version);
     context
 }
 
@@ -169,5 +172,11 @@ pub fn page_context(state: &AppState, user: &Principal) -> Context {
 /// to the sign-in page by the `Page` guard.
 #[get("/")]
 async fn home(user: Page, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+    // A student caller's home is their check-ins.
+    if user.roles == [crate::domain::Role::Student] {
+        return Ok(HttpResponse::SeeOther()
+            .insert_header(("Location", "/checkins"))
+            .finish());
+    }
     Ok(render("home.html", &page_context(&state, &user))?)
 }

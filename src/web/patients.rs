@@ -222,6 +222,28 @@ pub async fn load_for(
         .await
 }
 
+/// Refuses (404, audited) a patient this user may not see; for routes that
+/// act on a patient's child records (calls, comments).
+pub async fn guard(state: &AppState, user: &Principal, patient_id: i64) -> Result<(), AppError> {
+    let user = user.clone();
+    let now = state.clock.now().naive_utc();
+    let visible = state
+        .db
+        .write(move |c| {
+            let visible = access::can_see_patient(c, &user, patient_id)?;
+            if !visible {
+                crate::audit::record(c, &user.audit("patient.refused", "patient", Some(patient_id), Some(patient_id)), now)?;
+            }
+            Ok(visible)
+        })
+        .await?;
+    if visible {
+        Ok(())
+    } else {
+        Err(AppError::NotFound)
+    }
+}
+
 /// One patient with assignment, follow-up and flags (rule 2: 404 when the
 /// caller may not see them).
 #[utoipa::path(get, path = "/api/v1/patients/{id}", tag = "patients",

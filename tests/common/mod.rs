@@ -292,7 +292,7 @@ impl TestApp {
         let home = self
             .call(
                 test::TestRequest::get()
-                    .uri("/")
+                    .uri("/account")
                     .insert_header(("cookie", cookie.clone())),
             )
             .await;

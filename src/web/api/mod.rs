@@ -30,6 +30,11 @@ use crate::error::{AppError, ErrorBody};
         crate::web::pairing::put_assignment,
         crate::web::pairing::delete_assignment,
         crate::web::pairing::get_suggestions,
+        crate::web::checkins::checkins_api,
+        crate::web::checkins::log_api,
+        crate::web::call_records::get_call,
+        crate::web::call_records::correct_api,
+        crate::web::call_records::comment_api,
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerAuth)
