@@ -323,7 +323,74 @@ async fn the_call_form_shows_mistakes_and_keeps_what_was_typed(app: TestApp) {
     let _ = Duration::days(1);
 }
 
+async fn a_call_is_corrected_within_a_day_and_leaders_comment(app: TestApp) {
+    let p = programme(&app).await;
+    let logged = log(&app, &p.student, p.patient, completed_call(&app, "2026-11-29T09:00:00-05:00", Some("2026-12-06T10:00:00-05:00")), None).await;
+    let call = logged.json()["id"].as_i64().unwrap();
+    let path = format!("/api/v1/patients/{}/calls/{call}", p.patient);
+    let mut fixed = completed_call(&app, "2026-11-29T09:00:00-05:00", Some("2026-12-05T11:00:00-05:00"));
+    fixed["outcome"] = json!("rescheduled");
+    fixed["notes"] = json!("Asked to move to Saturday.");
+    let reply = app.api_send(&p.student, Method::PUT, &path, fixed.clone()).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.json()["outcome"], "rescheduled");
+    assert_eq!(app.count(&format!("call_revisions WHERE call_id = {call} AND previous LIKE '%completed%'")).await, 1, "the original is kept");
+    let seen = app.api_get(&p.doc, &format!("/api/v1/patients/{}", p.patient)).await.json();
+    assert_eq!(seen["next_call_at"], "2026-12-05T16:00:00Z", "the follow-up follows the correction");
+    // Someone else's call, or another patient's path: 404.
+    let other = app.actor("other@example.org", &[Role::Student]).await;
+    assert_eq!(app.api_send(&other, Method::PUT, &path, fixed.clone()).await.status, StatusCode::NOT_FOUND);
+    let second = app.add_patient("Luis", "Other", p.doc.id, Some(p.student.id)).await;
+    let wrong_parent = format!("/api/v1/patients/{second}/calls/{call}");
+    assert_eq!(app.api_send(&p.student, Method::PUT, &wrong_parent, fixed.clone()).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.api_get(&p.leader, &wrong_parent).await.status, StatusCode::NOT_FOUND);
+    // The edit page shows the call as logged.
+    let edit = app.page(&p.student, &format!("/patients/{}/calls/{call}/edit", p.patient)).await;
+    assert_eq!(edit.status, StatusCode::OK);
+    assert!(edit.body.contains("Asked to move to Saturday."));
+    // After 24 hours: refused.
+    app.clock.advance(Duration::hours(25));
+    let student = app.actor_for(p.student.id, &p.student.email).await;
+    let late = app.api_send(&student, Method::PUT, &path, fixed).await;
+    assert_eq!(late.status, StatusCode::CONFLICT, "{}", late.body);
+    // A leader's comment reaches the student's call page.
+    let leader = app.actor_for(p.leader.id, &p.leader.email).await;
+    let comment = app
+        .api_send(&leader, Method::POST, &format!("{path}/comments"), json!({"body": "Good call, thank you for the notes."}))
+        .await;
+    assert_eq!(comment.status, StatusCode::CREATED, "{}", comment.body);
+    assert_eq!(app.api_send(&leader, Method::POST, &format!("{path}/comments"), json!({"body": ""})).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let page = app.page(&student, &format!("/patients/{}/call", p.patient)).await;
+    assert!(page.body.contains("Good call, thank you for the notes."));
+    let one = app.api_get(&leader, &path).await;
+    assert_eq!(one.json()["comments"][0]["author_given_name"], "Test");
+    assert_eq!(one.json()["revisions"], 1);
+}
+
+async fn the_calendar_feed_shows_next_calls_with_first_names_only(app: TestApp) {
+    let p = programme(&app).await;
+    log(&app, &p.student, p.patient, completed_call(&app, "2026-11-29T09:00:00-05:00", Some("2026-12-06T10:00:00-05:00")), None).await;
+    let made = app.post_form(&p.student, "/account/calendar", &[], true).await;
+    assert_eq!(made.status, StatusCode::OK);
+    let body = made.body.replace("&#x2F;", "/");
+    let start = body.find("/calendar/").expect("feed address shown");
+    let path: String = body[start..].chars().take_while(|c| !c.is_whitespace() && *c != '<').collect();
+    let feed = app.get(&path).await;
+    assert_eq!(feed.status, StatusCode::OK, "{path}");
+    assert!(feed.header("content-type").unwrap().starts_with("text/calendar"));
+    assert!(feed.body.contains("BEGIN:VEVENT"));
+    assert!(feed.body.contains("DTSTART:20261206T150000Z"));
+    assert!(feed.body.contains("SUMMARY:Check-in call: Rosa"));
+    assert!(!feed.body.contains("Quintanilla"), "no surname");
+    assert!(!feed.body.contains("555"), "no phone number");
+    let revoke = app.post_form(&p.student, "/account/calendar/revoke", &[], true).await;
+    assert_eq!(revoke.status, StatusCode::SEE_OTHER);
+    assert_eq!(app.get(&path).await.status, StatusCode::NOT_FOUND);
+}
+
 on_both_backends!(
+    a_call_is_corrected_within_a_day_and_leaders_comment,
+    the_calendar_feed_shows_next_calls_with_first_names_only,
     the_whole_journey_from_enrolment_to_an_overdue_follow_up,
     every_bad_call_field_is_named_and_nothing_is_written,
     the_last_call_before_discharge_needs_no_next_call,
