@@ -14,7 +14,9 @@ use serde::Serialize;
 use crate::access;
 use crate::audit;
 use crate::db::calls::{NewCall, NewConcern};
-use crate::db::schema::{call_resources, call_sections, calls, patients, protocol_versions, user_roles, users};
+use crate::db::schema::{
+    call_resources, call_sections, calls, patients, protocol_versions, user_roles, users,
+};
 use crate::db::{patients as patient_rows, DbConn};
 use crate::domain::schedule::{self, NextCallError};
 use crate::domain::{Cadence, ConcernLevel, ContactMode, Outcome, PatientStatus, Role};
@@ -58,18 +60,28 @@ pub fn parse_instant(text: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
             return Ok(schedule::local_to_utc(local.date(), local.time(), tz));
         }
     }
-    Err(format!("{text:?} is not a date and time such as 2026-11-30T10:00:00-05:00"))
+    Err(format!(
+        "{text:?} is not a date and time such as 2026-11-30T10:00:00-05:00"
+    ))
 }
 
 /// Reads every call field, naming every problem in `fields`.
-pub fn read(fields: &mut Fields, protocol: &Protocol, now: DateTime<Utc>, tz: Tz) -> Option<CallInput> {
+pub fn read(
+    fields: &mut Fields,
+    protocol: &Protocol,
+    now: DateTime<Utc>,
+    tz: Tz,
+) -> Option<CallInput> {
     let occurred_at = match fields.parsed("occurred_at", false, |t| parse_instant(t, tz)) {
         Some(at) if at > now + Duration::minutes(5) => {
             fields.error("occurred_at", "cannot be in the future");
             None
         }
         Some(at) if at < now - Duration::days(LATE_LOGGING_DAYS) => {
-            fields.error("occurred_at", format!("cannot be more than {LATE_LOGGING_DAYS} days ago"));
+            fields.error(
+                "occurred_at",
+                format!("cannot be more than {LATE_LOGGING_DAYS} days ago"),
+            );
             None
         }
         Some(at) => Some(at),
@@ -92,10 +104,12 @@ pub fn read(fields: &mut Fields, protocol: &Protocol, now: DateTime<Utc>, tz: Tz
             .map(|r| r.id.clone())
             .ok_or_else(|| format!("{id:?} is not a resource of protocol {}", protocol.version))
     });
-    let concern = fields.choice::<ConcernLevel>("concern", false).or_else(|| {
-        (!fields.errors().contains_key("concern")).then_some(ConcernLevel::None)
-    });
-    let notes = fields.text("notes", false, NOTES_MAX_CHARS).unwrap_or_default();
+    let concern = fields
+        .choice::<ConcernLevel>("concern", false)
+        .or_else(|| (!fields.errors().contains_key("concern")).then_some(ConcernLevel::None));
+    let notes = fields
+        .text("notes", false, NOTES_MAX_CHARS)
+        .unwrap_or_default();
     let next_call_at = fields.parsed("next_call_at", false, |t| parse_instant(t, tz));
     let flagged = fields.boolean("flagged_for_debrief", false);
     if fields.has_errors() {
@@ -136,7 +150,21 @@ pub struct LoggedCall {
     pub flagged_for_debrief: bool,
 }
 
-type CallRow = (i64, i64, i64, NaiveDateTime, String, String, i32, bool, String, String, String, Option<NaiveDateTime>, bool);
+type CallRow = (
+    i64,
+    i64,
+    i64,
+    NaiveDateTime,
+    String,
+    String,
+    i32,
+    bool,
+    String,
+    String,
+    String,
+    Option<NaiveDateTime>,
+    bool,
+);
 
 /// One call with its sections and resources.
 pub fn load(conn: &mut DbConn, call_id: i64) -> QueryResult<LoggedCall> {
@@ -231,7 +259,9 @@ pub fn log(
         if let Some(existing) = find_by_key(conn, student.user_id, key)? {
             let call = load(conn, existing)?;
             if call.patient_id != patient_id {
-                return Err(AppError::Conflict("this idempotency key was used for another patient's call".into()));
+                return Err(AppError::Conflict(
+                    "this idempotency key was used for another patient's call".into(),
+                ));
             }
             return Ok(Logged::Repeat(call));
         }
@@ -241,14 +271,22 @@ pub fn log(
     }
     let patient = patient_rows::find(conn, patient_id)?.ok_or(AppError::NotFound)?;
     if patient.status != PatientStatus::Active.as_str() {
-        return Err(AppError::Conflict("this patient has been discharged; no call can be logged".into()));
+        return Err(AppError::Conflict(
+            "this patient has been discharged; no call can be logged".into(),
+        ));
     }
     let cadence: Cadence = patient
         .cadence
         .parse()
         .map_err(|_| AppError::internal("a patient's cadence is not a cadence"))?;
-    schedule::check_next_call(input.occurred_at, input.next_call_at, cadence, patient.discharge_due_on, ctx.tz)
-        .map_err(next_call_error)?;
+    schedule::check_next_call(
+        input.occurred_at,
+        input.next_call_at,
+        cadence,
+        patient.discharge_due_on,
+        ctx.tz,
+    )
+    .map_err(next_call_error)?;
     let now = ctx.now.naive_utc();
     let assignment_id: Option<i64> = crate::db::schema::assignments::table
         .filter(crate::db::schema::assignments::patient_id.eq(patient_id))
@@ -286,11 +324,20 @@ pub fn log(
     if input.concern != ConcernLevel::None {
         raise_concern(conn, student, &patient, call_id, input.concern, ctx)?;
     }
-    audit::record(conn, &student.audit("call.logged", "call", Some(call_id), Some(patient_id)), now)?;
+    audit::record(
+        conn,
+        &student.audit("call.logged", "call", Some(call_id), Some(patient_id)),
+        now,
+    )?;
     Ok(Logged::New(load(conn, call_id)?))
 }
 
-fn write_children(conn: &mut DbConn, call_id: i64, sections: &[String], resources: &[String]) -> QueryResult<()> {
+fn write_children(
+    conn: &mut DbConn,
+    call_id: i64,
+    sections: &[String],
+    resources: &[String],
+) -> QueryResult<()> {
     #[derive(Insertable)]
     #[diesel(table_name = call_sections)]
     struct S<'a> {
@@ -303,8 +350,20 @@ fn write_children(conn: &mut DbConn, call_id: i64, sections: &[String], resource
         call_id: i64,
         resource_id: &'a str,
     }
-    let s: Vec<S> = sections.iter().map(|id| S { call_id, section_id: id }).collect();
-    let r: Vec<R> = resources.iter().map(|id| R { call_id, resource_id: id }).collect();
+    let s: Vec<S> = sections
+        .iter()
+        .map(|id| S {
+            call_id,
+            section_id: id,
+        })
+        .collect();
+    let r: Vec<R> = resources
+        .iter()
+        .map(|id| R {
+            call_id,
+            resource_id: id,
+        })
+        .collect();
     crate::insert_batch!(conn, call_sections::table, s)?;
     crate::insert_batch!(conn, call_resources::table, r)?;
     Ok(())
@@ -312,13 +371,22 @@ fn write_children(conn: &mut DbConn, call_id: i64, sections: &[String], resource
 
 /// The patient's follow-up moves to this call's `next_call_at` when this is
 /// their latest call; unsuccessful attempts in a row are counted (rule 9).
-fn update_follow_up(conn: &mut DbConn, patient: &patient_rows::Patient, input: &CallInput, now: NaiveDateTime) -> QueryResult<()> {
+fn update_follow_up(
+    conn: &mut DbConn,
+    patient: &patient_rows::Patient,
+    input: &CallInput,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
     let occurred = input.occurred_at.naive_utc();
     if patient.last_call_at.is_some_and(|last| last > occurred) {
         // A call logged late, older than the latest: history only.
         return Ok(());
     }
-    let failed = if input.outcome.reached_patient() { 0 } else { patient.failed_attempts + 1 };
+    let failed = if input.outcome.reached_patient() {
+        0
+    } else {
+        patient.failed_attempts + 1
+    };
     diesel::update(patients::table.find(patient.id))
         .set((
             patients::last_call_at.eq(Some(occurred)),
@@ -332,7 +400,11 @@ fn update_follow_up(conn: &mut DbConn, patient: &patient_rows::Patient, input: &
 }
 
 /// Keeps a snapshot of each protocol version calls were logged against.
-fn ensure_protocol_version(conn: &mut DbConn, protocol: &Protocol, now: NaiveDateTime) -> QueryResult<()> {
+fn ensure_protocol_version(
+    conn: &mut DbConn,
+    protocol: &Protocol,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
     let known: i64 = protocol_versions::table
         .filter(protocol_versions::version.eq(&protocol.version))
         .count()
@@ -375,7 +447,16 @@ fn raise_concern(
         },
         crate::db::schema::concerns::id
     )?;
-    audit::record(conn, &student.audit("concern.raised", "concern", Some(concern_id), Some(patient.id)), now)?;
+    audit::record(
+        conn,
+        &student.audit(
+            "concern.raised",
+            "concern",
+            Some(concern_id),
+            Some(patient.id),
+        ),
+        now,
+    )?;
     if level != ConcernLevel::Urgent {
         return Ok(());
     }
@@ -398,12 +479,30 @@ fn raise_concern(
     }
     let link = format!("{}/patients/{}", ctx.base_url, patient.id);
     for (user_id, email, given_name) in recipients {
-        mail::enqueue(conn, &urgent_email(concern_id, user_id, &email, &given_name, &patient.given_name, &link), now)?;
+        mail::enqueue(
+            conn,
+            &urgent_email(
+                concern_id,
+                user_id,
+                &email,
+                &given_name,
+                &patient.given_name,
+                &link,
+            ),
+            now,
+        )?;
     }
     Ok(())
 }
 
-fn urgent_email(concern_id: i64, user_id: i64, to: &str, greeting: &str, patient_first_name: &str, link: &str) -> OutgoingEmail {
+fn urgent_email(
+    concern_id: i64,
+    user_id: i64,
+    to: &str,
+    greeting: &str,
+    patient_first_name: &str,
+    link: &str,
+) -> OutgoingEmail {
     let paragraph = format!(
         "A student raised an urgent concern on a check-in call with {patient_first_name} just now. Please open it and acknowledge it:"
     );
@@ -435,20 +534,38 @@ pub fn correct(
     let Some(before) = before.filter(|c| c.patient_id == patient_id) else {
         return Err(AppError::NotFound);
     };
-    if before.student_id != student.user_id || !access::is_assigned_now(conn, student.user_id, patient_id)? {
+    if before.student_id != student.user_id
+        || !access::is_assigned_now(conn, student.user_id, patient_id)?
+    {
         return Err(AppError::NotFound);
     }
-    let created: NaiveDateTime = calls::table.find(call_id).select(calls::created_at).first(conn)?;
+    let created: NaiveDateTime = calls::table
+        .find(call_id)
+        .select(calls::created_at)
+        .first(conn)?;
     if ctx.now.naive_utc() - created > CORRECTION_WINDOW {
-        return Err(AppError::Conflict("a call can be corrected only within 24 hours of logging it".into()));
+        return Err(AppError::Conflict(
+            "a call can be corrected only within 24 hours of logging it".into(),
+        ));
     }
     let patient = patient_rows::find(conn, patient_id)?.ok_or(AppError::NotFound)?;
     if patient.status != PatientStatus::Active.as_str() {
-        return Err(AppError::Conflict("this patient has been discharged; their calls are closed".into()));
+        return Err(AppError::Conflict(
+            "this patient has been discharged; their calls are closed".into(),
+        ));
     }
-    let cadence: Cadence = patient.cadence.parse().map_err(|_| AppError::internal("bad cadence"))?;
-    schedule::check_next_call(input.occurred_at, input.next_call_at, cadence, patient.discharge_due_on, ctx.tz)
-        .map_err(next_call_error)?;
+    let cadence: Cadence = patient
+        .cadence
+        .parse()
+        .map_err(|_| AppError::internal("bad cadence"))?;
+    schedule::check_next_call(
+        input.occurred_at,
+        input.next_call_at,
+        cadence,
+        patient.discharge_due_on,
+        ctx.tz,
+    )
+    .map_err(next_call_error)?;
     let now = ctx.now.naive_utc();
     let previous = serde_json::to_string(&before).map_err(|e| AppError::internal(e.to_string()))?;
     diesel::insert_into(crate::db::schema::call_revisions::table)
@@ -473,8 +590,10 @@ pub fn correct(
             calls::updated_at.eq(now),
         ))
         .execute(conn)?;
-    diesel::delete(call_sections::table.filter(call_sections::call_id.eq(call_id))).execute(conn)?;
-    diesel::delete(call_resources::table.filter(call_resources::call_id.eq(call_id))).execute(conn)?;
+    diesel::delete(call_sections::table.filter(call_sections::call_id.eq(call_id)))
+        .execute(conn)?;
+    diesel::delete(call_resources::table.filter(call_resources::call_id.eq(call_id)))
+        .execute(conn)?;
     write_children(conn, call_id, &input.sections, &input.resources)?;
     // The follow-up follows the patient's latest call.
     let latest: Option<i64> = calls::table
@@ -502,7 +621,11 @@ pub fn correct(
     if !had_concern && input.concern != ConcernLevel::None {
         raise_concern(conn, student, &patient, call_id, input.concern, ctx)?;
     }
-    audit::record(conn, &student.audit("call.corrected", "call", Some(call_id), Some(patient_id)), now)?;
+    audit::record(
+        conn,
+        &student.audit("call.corrected", "call", Some(call_id), Some(patient_id)),
+        now,
+    )?;
     Ok(load(conn, call_id)?)
 }
 

@@ -1,6 +1,7 @@
 //! The `checkin` command line.
 
 use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
@@ -34,6 +35,11 @@ pub enum Command {
     /// Manage accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Import patients or students from the programme spreadsheet saved as
+    /// CSV (columns in docs/import.md). Every row is checked first; if any
+    /// fails, each problem is printed and nothing is written.
+    #[command(subcommand)]
+    Import(ImportCommand),
     /// Load a realistic demo programme into an empty database.
     Demo(crate::demo::DemoArgs),
     /// The audit trail.
@@ -46,6 +52,21 @@ pub enum AuditCommand {
     /// Check the audit log's hash chain; exits non-zero naming the first
     /// row that was removed or changed.
     Verify,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Patients, each with the enrolling physician's account email and,
+    /// optionally, the student they are paired with.
+    Patients {
+        /// The spreadsheet saved as CSV (UTF-8).
+        file: PathBuf,
+    },
+    /// Students; each is emailed a one-time link to choose a password.
+    Students {
+        /// The spreadsheet saved as CSV (UTF-8).
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -113,6 +134,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 Err(broken) => bail!("the audit log is broken: {broken}"),
             }
         }
+        Command::Import(command) => {
+            let db = open_db(&settings)?;
+            db.migrate()?;
+            import(&db, &settings, &command, clock.now())
+        }
         Command::Demo(args) => {
             let db = open_db(&settings)?;
             db.migrate()?;
@@ -148,6 +174,39 @@ fn serve(settings: Settings, clock: SharedClock) -> anyhow::Result<()> {
     actix_web::rt::System::new()
         .block_on(crate::startup::serve(state, listener))
         .context("serving")
+}
+
+/// Runs the import; on bad rows prints one line per problem to standard
+/// error, then fails with a summary line.
+fn import(
+    db: &Db,
+    settings: &Settings,
+    command: &ImportCommand,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<()> {
+    use crate::import::{import_patients, import_students, ImportError};
+    let (result, file) = match command {
+        ImportCommand::Patients { file } => (import_patients(db, settings, file, now), file),
+        ImportCommand::Students { file } => (import_students(db, settings, file, now), file),
+    };
+    match result {
+        Ok(report) => {
+            println!("{report}");
+            Ok(())
+        }
+        Err(ImportError::Rows(problems)) => {
+            for problem in &problems {
+                eprintln!("{problem}");
+            }
+            let s = if problems.len() == 1 { "" } else { "s" };
+            bail!(
+                "{} problem{s} in {}; nothing was imported",
+                problems.len(),
+                file.display()
+            )
+        }
+        Err(other) => Err(other.into()),
+    }
 }
 
 fn read_password() -> anyhow::Result<String> {

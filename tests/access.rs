@@ -115,7 +115,9 @@ const ENROLMENT: &[(&str, &str)] = &[
 
 /// A valid call for the test's "now" (2026-11-29 10:00 in New York).
 const CALL: &[(&str, &str)] = &[
-    ("outcome", "completed"), ("mode", "phone"), ("duration_minutes", "10"),
+    ("outcome", "completed"),
+    ("mode", "phone"),
+    ("duration_minutes", "10"),
     ("next_call_at", "2026-12-06T10:00"),
 ];
 
@@ -201,6 +203,17 @@ fn matrix() -> Vec<Row> {
             .body(&[("given_name", "Edited"), ("family_name", "User"), ("roles", "student"),
                     ("languages", "en"), ("capacity", "4")]),
         Row::new(post.clone(), "/admin/users/{user}/reset-password",    Session,    [302, 403, 403, 403, 200]),
+        Row::new(get.clone(),  "/admin/settings",                       Session,    [302, 403, 403, 403, 200]),
+        Row::new(post.clone(), "/admin/settings",                       Session,    [302, 403, 403, 403, 303])
+            .body(&[("reminder_hour", "9"), ("student_digest", "on")]),
+        // The discharge queue: leaders and physicians. Discharging aims at a
+        // patient that does not exist (404 once past the role check).
+        Row::new(get.clone(),  "/discharge-queue",                      Session,    [302, 200, 403, 200, 403]),
+        Row::new(post.clone(), "/patients/{absent}/discharge",          Session,    [302, 404, 403, 404, 403])
+            .body(&[("reason", "completed"), ("summary", "Finished the programme.")]),
+        Row::new(get.clone(),  "/api/v1/discharge-queue",               Bearer,     [401, 200, 403, 200, 403]),
+        Row::new(post.clone(), "/api/v1/patients/{absent}/discharge",   Bearer,     [401, 404, 403, 404, 403])
+            .body(&[("reason", "completed"), ("summary", "Finished the programme.")]),
         Row::new(get.clone(),  "/admin/audit",                          Session,    [302, 403, 403, 403, 200]),
         Row::new(get.clone(),  "/metrics",                              Bearer,     [401, 403, 403, 403, 200]),
         // The JSON API. Exchanging a password for a token needs no token.

@@ -153,7 +153,12 @@ pub fn for_patient(
             .inner_join(users::table.on(users::id.eq(call_comments::author_id)))
             .filter(call_comments::call_id.eq_any(&ids))
             .order(call_comments::created_at)
-            .select((call_comments::call_id, users::given_name, call_comments::body, call_comments::created_at))
+            .select((
+                call_comments::call_id,
+                users::given_name,
+                call_comments::body,
+                call_comments::created_at,
+            ))
             .load(conn)?;
         let revisions: Vec<i64> = call_revisions::table
             .filter(call_revisions::call_id.eq_any(&ids))

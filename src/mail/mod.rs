@@ -6,6 +6,8 @@
 //! no clinical detail and no patient surname: they say what is waiting and
 //! link to it.
 
+pub mod sender;
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -81,7 +83,12 @@ fn html_escape(text: &str) -> String {
 }
 
 /// An email with a greeting, one paragraph and one link.
-pub fn with_link(greeting_name: &str, paragraph: &str, link: &str, after: &str) -> (String, String) {
+pub fn with_link(
+    greeting_name: &str,
+    paragraph: &str,
+    link: &str,
+    after: &str,
+) -> (String, String) {
     let text = format!("Hello {greeting_name},\n\n{paragraph}\n\n{link}\n\n{after}\n\n— checkin\n");
     let html = format!(
         "<p>Hello {},</p><p>{}</p><p><a href=\"{}\">{}</a></p><p>{}</p><p>— checkin</p>",

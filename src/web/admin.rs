@@ -31,7 +31,9 @@ pub fn page_routes(cfg: &mut web::ServiceConfig) {
         .service(edit_user_page)
         .service(update_user)
         .service(reset_password)
-        .service(audit_page);
+        .service(audit_page)
+        .service(settings_page)
+        .service(save_settings);
 }
 
 pub fn api_routes(cfg: &mut web::ServiceConfig) {
@@ -538,4 +540,113 @@ async fn audit_page(
         }),
     );
     Ok(render("admin_audit.html", &context)?)
+}
+
+async fn settings_response(
+    state: &AppState,
+    admin: &Principal,
+    fields: Option<&Fields>,
+) -> Result<HttpResponse, PageError> {
+    use crate::db::schema::outbox;
+    use diesel::prelude::*;
+    type Failed = (
+        i64,
+        String,
+        String,
+        chrono::NaiveDateTime,
+        i32,
+        Option<String>,
+    );
+    let (settings, counts, failed) = state
+        .db
+        .read(|c| {
+            let settings = crate::jobs::reminder_settings(c)?;
+            let mut counts = std::collections::BTreeMap::new();
+            for status in ["pending", "sent", "failed"] {
+                let n: i64 = outbox::table
+                    .filter(outbox::status.eq(status))
+                    .count()
+                    .get_result(c)?;
+                counts.insert(status, n);
+            }
+            let failed: Vec<Failed> = outbox::table
+                .filter(outbox::status.eq("failed"))
+                .order(outbox::id.desc())
+                .limit(100)
+                .select((
+                    outbox::id,
+                    outbox::to_address,
+                    outbox::template,
+                    outbox::created_at,
+                    outbox::attempts,
+                    outbox::last_error,
+                ))
+                .load(c)?;
+            Ok((settings, counts, failed))
+        })
+        .await?;
+    let transport = crate::mail::sender::Transport::from_settings(&state.settings)
+        .map(|t| t.describe())
+        .unwrap_or_else(|e| e);
+    let mut context = page_context(state, admin);
+    context.insert("settings", &settings);
+    context.insert("outbox", &counts);
+    context.insert("failed", &failed);
+    context.insert("transport", &transport);
+    context.insert(
+        "errors",
+        &fields.map(|f| f.errors().clone()).unwrap_or_default(),
+    );
+    Ok(render("admin_settings.html", &context)?)
+}
+
+#[get("/admin/settings")]
+async fn settings_page(
+    admin: Page<Admins>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    settings_response(&state, &admin, None).await
+}
+
+#[post("/admin/settings")]
+async fn save_settings(
+    state: web::Data<AppState>,
+    form: PageForm<Admins>,
+) -> Result<HttpResponse, PageError> {
+    let PageForm {
+        user: admin,
+        mut fields,
+        ..
+    } = form;
+    let hour = fields.integer("reminder_hour", true, 0..=23);
+    let digest = fields.boolean("student_digest", false);
+    let weekly = fields.boolean("leader_weekly_summary", false);
+    let (Some(hour), Some(digest), Some(weekly), false) =
+        (hour, digest, weekly, fields.has_errors())
+    else {
+        let mut response = settings_response(&state, &admin, Some(&fields)).await?;
+        *response.status_mut() = actix_web::http::StatusCode::UNPROCESSABLE_ENTITY;
+        return Ok(response);
+    };
+    let new = crate::jobs::ReminderSettings {
+        reminder_hour: hour as u32,
+        student_digest: digest,
+        leader_weekly_summary: weekly,
+    };
+    let (who, now) = (admin.clone(), state.clock.now().naive_utc());
+    state
+        .db
+        .write(move |c| {
+            crate::jobs::save_reminder_settings(c, &new, who.user_id, now)?;
+            audit::record(
+                c,
+                &who.audit("settings.changed", "settings", None, None),
+                now,
+            )?;
+            Ok(())
+        })
+        .await?;
+    Ok(HttpResponse::SeeOther()
+        .insert_header(("Location", "/admin/settings"))
+        .finish())
 }

@@ -19,7 +19,10 @@ pub fn page_routes(cfg: &mut web::ServiceConfig) {
 }
 
 #[post("/account/calendar")]
-async fn new_feed(state: web::Data<AppState>, form: PageForm<Students>) -> Result<HttpResponse, PageError> {
+async fn new_feed(
+    state: web::Data<AppState>,
+    form: PageForm<Students>,
+) -> Result<HttpResponse, PageError> {
     let user = form.user;
     let token = random_token(32);
     let hash = token_hash(&token);
@@ -49,7 +52,10 @@ async fn new_feed(state: web::Data<AppState>, form: PageForm<Students>) -> Resul
 }
 
 #[post("/account/calendar/revoke")]
-async fn revoke_feed(state: web::Data<AppState>, form: PageForm<Students>) -> Result<HttpResponse, PageError> {
+async fn revoke_feed(
+    state: web::Data<AppState>,
+    form: PageForm<Students>,
+) -> Result<HttpResponse, PageError> {
     let id = form.user.user_id;
     state
         .db
@@ -60,7 +66,9 @@ async fn revoke_feed(state: web::Data<AppState>, form: PageForm<Students>) -> Re
             Ok(())
         })
         .await?;
-    Ok(HttpResponse::SeeOther().insert_header(("Location", "/account")).finish())
+    Ok(HttpResponse::SeeOther()
+        .insert_header(("Location", "/account"))
+        .finish())
 }
 
 /// Text escaped for an iCalendar value (RFC 5545 §3.3.11).
@@ -77,7 +85,10 @@ fn ical_time(at: DateTime<Utc>) -> String {
 
 /// The feed. An unknown or revoked token is a 404 like any other.
 #[get("/calendar/{token}.ics")]
-async fn feed(state: web::Data<AppState>, token: web::Path<String>) -> Result<HttpResponse, AppError> {
+async fn feed(
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
     let hash = token_hash(&token);
     let now = state.clock.now();
     let events = state
@@ -123,16 +134,27 @@ async fn feed(state: web::Data<AppState>, token: web::Path<String>) -> Result<Ht
         .to_string();
     let mut out = String::from("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//checkin//check-in calls//EN\r\nCALSCALE:GREGORIAN\r\nX-WR-CALNAME:checkin calls\r\n");
     for (patient_id, given_name, next) in events {
-        let Some(next) = next.map(|t| t.and_utc()) else { continue };
+        let Some(next) = next.map(|t| t.and_utc()) else {
+            continue;
+        };
         out.push_str("BEGIN:VEVENT\r\n");
-        out.push_str(&format!("UID:checkin-{patient_id}-{}@{host}\r\n", ical_time(next)));
+        out.push_str(&format!(
+            "UID:checkin-{patient_id}-{}@{host}\r\n",
+            ical_time(next)
+        ));
         out.push_str(&format!("DTSTAMP:{}\r\n", ical_time(now)));
         out.push_str(&format!("DTSTART:{}\r\n", ical_time(next)));
         out.push_str("DURATION:PT30M\r\n");
-        out.push_str(&format!("SUMMARY:{}\r\n", ical_text(&format!("Check-in call: {given_name}"))));
+        out.push_str(&format!(
+            "SUMMARY:{}\r\n",
+            ical_text(&format!("Check-in call: {given_name}"))
+        ));
         out.push_str(&format!(
             "DESCRIPTION:{}\r\n",
-            ical_text(&format!("Open checkin to call: {}/patients/{patient_id}/call", state.settings.base_url))
+            ical_text(&format!(
+                "Open checkin to call: {}/patients/{patient_id}/call",
+                state.settings.base_url
+            ))
         ));
         out.push_str("END:VEVENT\r\n");
     }

@@ -15,11 +15,15 @@ use crate::web::identity::{Api, Leaders, PageForm, Principal, Students};
 use crate::web::input::{Fields, JsonFields};
 
 pub fn page_routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(comment_from_page).service(edit_page).service(correct_from_page);
+    cfg.service(comment_from_page)
+        .service(edit_page)
+        .service(correct_from_page);
 }
 
 pub fn api_routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(get_call).service(correct_api).service(comment_api);
+    cfg.service(get_call)
+        .service(correct_api)
+        .service(comment_api);
 }
 
 /// The call's patient id, if the call exists.
@@ -37,7 +41,11 @@ fn patient_of(c: &mut crate::db::DbConn, call_id: i64) -> QueryResult<Option<i64
     params(("id" = i64, Path), ("call_id" = i64, Path)),
     responses((status = 200, body = crate::db::calls::CallSummary), (status = 404, body = crate::error::ErrorBody)))]
 #[get("/patients/{id}/calls/{call_id}")]
-async fn get_call(user: Api, state: web::Data<AppState>, path: web::Path<(i64, i64)>) -> Result<HttpResponse, AppError> {
+async fn get_call(
+    user: Api,
+    state: web::Data<AppState>,
+    path: web::Path<(i64, i64)>,
+) -> Result<HttpResponse, AppError> {
     let (patient_id, call_id) = path.into_inner();
     let Some(detail) = crate::web::patients::load_for(&state, &user, patient_id).await? else {
         return Err(AppError::NotFound);
@@ -49,7 +57,13 @@ async fn get_call(user: Api, state: web::Data<AppState>, path: web::Path<(i64, i
     }
 }
 
-async fn correct(state: &AppState, user: &Principal, patient_id: i64, call_id: i64, fields: &mut Fields) -> Result<calls::LoggedCall, AppError> {
+async fn correct(
+    state: &AppState,
+    user: &Principal,
+    patient_id: i64,
+    call_id: i64,
+    fields: &mut Fields,
+) -> Result<calls::LoggedCall, AppError> {
     crate::web::patients::guard(state, user, patient_id).await?;
     let now = state.clock.now();
     let tz = state.settings.timezone;
@@ -81,23 +95,40 @@ async fn correct(state: &AppState, user: &Principal, patient_id: i64, call_id: i
         (status = 409, body = crate::error::ErrorBody, description = "more than 24 hours after logging"),
         (status = 422, body = crate::error::ErrorBody)))]
 #[put("/patients/{id}/calls/{call_id}")]
-async fn correct_api(user: Api<Students>, state: web::Data<AppState>, path: web::Path<(i64, i64)>, JsonFields(mut fields): JsonFields) -> Result<HttpResponse, AppError> {
+async fn correct_api(
+    user: Api<Students>,
+    state: web::Data<AppState>,
+    path: web::Path<(i64, i64)>,
+    JsonFields(mut fields): JsonFields,
+) -> Result<HttpResponse, AppError> {
     let (patient_id, call_id) = path.into_inner();
     Ok(HttpResponse::Ok().json(correct(&state, &user, patient_id, call_id, &mut fields).await?))
 }
 
-async fn comment(state: &AppState, leader: &Principal, patient_id: i64, call_id: i64, body: String) -> Result<i64, AppError> {
+async fn comment(
+    state: &AppState,
+    leader: &Principal,
+    patient_id: i64,
+    call_id: i64,
+    body: String,
+) -> Result<i64, AppError> {
     crate::web::patients::guard(state, leader, patient_id).await?;
     let leader = leader.clone();
     let now = state.clock.now().naive_utc();
     state
         .db
         .write(move |c| {
-            if !access::can_see_patient(c, &leader, patient_id)? || patient_of(c, call_id)? != Some(patient_id) {
+            if !access::can_see_patient(c, &leader, patient_id)?
+                || patient_of(c, call_id)? != Some(patient_id)
+            {
                 return Err(AppError::NotFound);
             }
             let id = crate::db::calls::add_comment(c, call_id, leader.user_id, &body, now)?;
-            crate::audit::record(c, &leader.audit("call.commented", "call", Some(call_id), Some(patient_id)), now)?;
+            crate::audit::record(
+                c,
+                &leader.audit("call.commented", "call", Some(call_id), Some(patient_id)),
+                now,
+            )?;
             Ok(id)
         })
         .await
@@ -115,17 +146,35 @@ pub struct CommentRequest {
     params(("id" = i64, Path), ("call_id" = i64, Path)), request_body = CommentRequest,
     responses((status = 201), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 #[post("/patients/{id}/calls/{call_id}/comments")]
-async fn comment_api(leader: Api<Leaders>, state: web::Data<AppState>, path: web::Path<(i64, i64)>, JsonFields(mut fields): JsonFields) -> Result<HttpResponse, AppError> {
+async fn comment_api(
+    leader: Api<Leaders>,
+    state: web::Data<AppState>,
+    path: web::Path<(i64, i64)>,
+    JsonFields(mut fields): JsonFields,
+) -> Result<HttpResponse, AppError> {
     let body = fields.text("body", true, 5000);
     fields.finish()?;
     let (patient_id, call_id) = path.into_inner();
-    let id = comment(&state, &leader, patient_id, call_id, body.unwrap_or_default()).await?;
+    let id = comment(
+        &state,
+        &leader,
+        patient_id,
+        call_id,
+        body.unwrap_or_default(),
+    )
+    .await?;
     Ok(HttpResponse::Created().json(serde_json::json!({"id": id})))
 }
 
 #[post("/patients/{id}/calls/{call_id}/comments")]
-async fn comment_from_page(state: web::Data<AppState>, form: PageForm<Leaders>, path: web::Path<(i64, i64)>) -> Result<HttpResponse, PageError> {
-    let PageForm { user, mut fields, .. } = form;
+async fn comment_from_page(
+    state: web::Data<AppState>,
+    form: PageForm<Leaders>,
+    path: web::Path<(i64, i64)>,
+) -> Result<HttpResponse, PageError> {
+    let PageForm {
+        user, mut fields, ..
+    } = form;
     let body = fields.text("body", true, 5000);
     fields.finish()?;
     let (patient_id, call_id) = path.into_inner();
@@ -137,7 +186,11 @@ async fn comment_from_page(state: web::Data<AppState>, form: PageForm<Leaders>, 
 
 /// The correction form: the call page, filled with the call as logged.
 #[get("/patients/{id}/calls/{call_id}/edit")]
-async fn edit_page(user: crate::web::identity::Page<Students>, state: web::Data<AppState>, path: web::Path<(i64, i64)>) -> Result<HttpResponse, PageError> {
+async fn edit_page(
+    user: crate::web::identity::Page<Students>,
+    state: web::Data<AppState>,
+    path: web::Path<(i64, i64)>,
+) -> Result<HttpResponse, PageError> {
     let (patient_id, call_id) = path.into_inner();
     crate::web::patients::guard(&state, &user, patient_id).await?;
     let student = user.user_id;
@@ -149,15 +202,23 @@ async fn edit_page(user: crate::web::identity::Page<Students>, state: web::Data<
         })
         .await?;
     let tz = state.settings.timezone;
-    let local = |t: chrono::DateTime<chrono::Utc>| t.with_timezone(&tz).format("%Y-%m-%dT%H:%M").to_string();
+    let local = |t: chrono::DateTime<chrono::Utc>| {
+        t.with_timezone(&tz).format("%Y-%m-%dT%H:%M").to_string()
+    };
     let mut pairs = vec![
         ("occurred_at".to_string(), local(call.occurred_at)),
         ("mode".to_string(), call.mode.clone()),
         ("outcome".to_string(), call.outcome.clone()),
-        ("duration_minutes".to_string(), call.duration_minutes.to_string()),
+        (
+            "duration_minutes".to_string(),
+            call.duration_minutes.to_string(),
+        ),
         ("concern".to_string(), call.concern.clone()),
         ("notes".to_string(), call.notes.clone()),
-        ("next_call_at".to_string(), call.next_call_at.map(local).unwrap_or_default()),
+        (
+            "next_call_at".to_string(),
+            call.next_call_at.map(local).unwrap_or_default(),
+        ),
     ];
     if call.interpreter_used {
         pairs.push(("interpreter_used".into(), "on".into()));
@@ -172,14 +233,22 @@ async fn edit_page(user: crate::web::identity::Page<Students>, state: web::Data<
 }
 
 #[post("/patients/{id}/calls/{call_id}/edit")]
-async fn correct_from_page(state: web::Data<AppState>, form: PageForm<Students>, path: web::Path<(i64, i64)>) -> Result<HttpResponse, PageError> {
-    let PageForm { user, mut fields, .. } = form;
+async fn correct_from_page(
+    state: web::Data<AppState>,
+    form: PageForm<Students>,
+    path: web::Path<(i64, i64)>,
+) -> Result<HttpResponse, PageError> {
+    let PageForm {
+        user, mut fields, ..
+    } = form;
     let (patient_id, call_id) = path.into_inner();
     match correct(&state, &user, patient_id, call_id, &mut fields).await {
         Ok(_) => Ok(HttpResponse::SeeOther()
             .insert_header(("Location", format!("/checkins?logged={patient_id}")))
             .finish()),
-        Err(AppError::Validation { fields: problems, .. }) => {
+        Err(AppError::Validation {
+            fields: problems, ..
+        }) => {
             for (field, messages) in problems {
                 if fields.errors().contains_key(&field) {
                     continue;
@@ -188,7 +257,10 @@ async fn correct_from_page(state: web::Data<AppState>, form: PageForm<Students>,
                     fields.error(&field, m);
                 }
             }
-            crate::web::checkins::call_page_for_edit(&state, &user, patient_id, call_id, &fields, 422).await
+            crate::web::checkins::call_page_for_edit(
+                &state, &user, patient_id, call_id, &fields, 422,
+            )
+            .await
         }
         Err(e) => Err(e.into()),
     }

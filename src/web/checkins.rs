@@ -8,7 +8,9 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::calls::{self, CallContext, Logged};
-use crate::db::schema::{assignments, call_resources, calls as calls_table, patients, user_languages};
+use crate::db::schema::{
+    assignments, call_resources, calls as calls_table, patients, user_languages,
+};
 use crate::domain::schedule::{self, DischargeStage, FollowUp};
 use crate::domain::PatientStatus;
 use crate::error::{AppError, FieldErrors, PageError};
@@ -19,7 +21,9 @@ use crate::web::pages::{page_context, render};
 use crate::web::patients::flags_of;
 
 pub fn page_routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(checkins_page).service(call_page).service(log_from_page);
+    cfg.service(checkins_page)
+        .service(call_page)
+        .service(log_from_page);
 }
 
 pub fn api_routes(cfg: &mut web::ServiceConfig) {
@@ -45,7 +49,12 @@ pub struct Checkin {
 
 /// The student's patients now, overdue first, then due, then upcoming, each
 /// group by due day.
-pub fn checkins_of(c: &mut crate::db::DbConn, student_id: i64, now: DateTime<Utc>, tz: chrono_tz::Tz) -> Result<Vec<Checkin>, AppError> {
+pub fn checkins_of(
+    c: &mut crate::db::DbConn,
+    student_id: i64,
+    now: DateTime<Utc>,
+    tz: chrono_tz::Tz,
+) -> Result<Vec<Checkin>, AppError> {
     let rows: Vec<crate::db::patients::Patient> = patients::table
         .inner_join(assignments::table)
         .filter(assignments::student_id.eq(student_id))
@@ -59,7 +68,8 @@ pub fn checkins_of(c: &mut crate::db::DbConn, student_id: i64, now: DateTime<Utc
         .map(|p| {
             let (follow_up, flags) = flags_of(&p, today, tz);
             let next = p.next_call_at.map(|t| t.and_utc());
-            let due_on = schedule::follow_up_due_on(next, p.enrolled_on, p.last_call_at.is_some(), tz);
+            let due_on =
+                schedule::follow_up_due_on(next, p.enrolled_on, p.last_call_at.is_some(), tz);
             let row = Checkin {
                 patient_id: p.id,
                 given_name: p.given_name,
@@ -74,7 +84,9 @@ pub fn checkins_of(c: &mut crate::db::DbConn, student_id: i64, now: DateTime<Utc
             (follow_up, due_on, row)
         })
         .collect();
-    list.sort_by(|a, b| (a.0, a.1, a.2.next_call_at, a.2.patient_id).cmp(&(b.0, b.1, b.2.next_call_at, b.2.patient_id)));
+    list.sort_by_key(|(follow_up, due_on, row)| {
+        (*follow_up, *due_on, row.next_call_at, row.patient_id)
+    });
     Ok(list.into_iter().map(|(_, _, row)| row).collect())
 }
 
@@ -86,7 +98,11 @@ async fn load_checkins(state: &AppState, user: &Principal) -> Result<Vec<Checkin
         .db
         .write(move |c| {
             let rows = checkins_of(c, user.user_id, now, tz)?;
-            crate::audit::record(c, &user.audit("checkins.listed", "patient_list", None, None), now.naive_utc())?;
+            crate::audit::record(
+                c,
+                &user.audit("checkins.listed", "patient_list", None, None),
+                now.naive_utc(),
+            )?;
             Ok(rows)
         })
         .await
@@ -96,7 +112,10 @@ async fn load_checkins(state: &AppState, user: &Principal) -> Result<Vec<Checkin
 #[utoipa::path(get, path = "/api/v1/me/checkins", tag = "calls", security(("bearer" = [])),
     responses((status = 200, body = Vec<Checkin>), (status = 403, body = crate::error::ErrorBody)))]
 #[get("/me/checkins")]
-async fn checkins_api(user: Api<Students>, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+async fn checkins_api(
+    user: Api<Students>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
     Ok(HttpResponse::Ok().json(load_checkins(&state, &user).await?))
 }
 
@@ -106,10 +125,19 @@ struct CheckinsQuery {
 }
 
 #[get("/checkins")]
-async fn checkins_page(user: Page<Students>, state: web::Data<AppState>, query: web::Query<CheckinsQuery>) -> Result<HttpResponse, PageError> {
+async fn checkins_page(
+    user: Page<Students>,
+    state: web::Data<AppState>,
+    query: web::Query<CheckinsQuery>,
+) -> Result<HttpResponse, PageError> {
     let rows = load_checkins(&state, &user).await?;
     let mut context = page_context(&state, &user);
-    context.insert("logged", &query.logged.and_then(|id| rows.iter().find(|r| r.patient_id == id)));
+    context.insert(
+        "logged",
+        &query
+            .logged
+            .and_then(|id| rows.iter().find(|r| r.patient_id == id)),
+    );
     context.insert("checkins", &rows);
     Ok(render("checkins.html", &context)?)
 }
@@ -145,7 +173,16 @@ pub async fn call_page_for_edit(
     fields: &Fields,
     status: u16,
 ) -> Result<HttpResponse, PageError> {
-    call_page_with_action(state, user, patient_id, None, Some(fields), status, Some(call_id)).await
+    call_page_with_action(
+        state,
+        user,
+        patient_id,
+        None,
+        Some(fields),
+        status,
+        Some(call_id),
+    )
+    .await
 }
 
 async fn call_page_with_action(
@@ -162,7 +199,10 @@ async fn call_page_with_action(
     };
     let assigned = {
         let (u, p) = (user.user_id, patient_id);
-        state.db.read(move |c| Ok(crate::access::is_assigned_now(c, u, p)?)).await?
+        state
+            .db
+            .read(move |c| Ok(crate::access::is_assigned_now(c, u, p)?))
+            .await?
     };
     if !assigned {
         // Leaders and physicians read the patient page; only the student calls.
@@ -197,17 +237,28 @@ async fn call_page_with_action(
     let protocol = &state.protocol;
     let tz = state.settings.timezone;
     let now = state.clock.now();
-    let script_language = protocol.language_or_default(lang.unwrap_or(&patient.preferred_language)).to_string();
+    let script_language = protocol
+        .language_or_default(lang.unwrap_or(&patient.preferred_language))
+        .to_string();
     let stage = schedule::discharge_stage(patient.discharge_due_on, schedule::local_date(now, tz));
-    let final_week = matches!(stage, DischargeStage::FinalCall | DischargeStage::DischargeDue | DischargeStage::DischargeOverdue);
+    let final_week = matches!(
+        stage,
+        DischargeStage::FinalCall | DischargeStage::DischargeDue | DischargeStage::DischargeOverdue
+    );
     let sections: Vec<&crate::protocol::Section> = protocol
         .sections
         .iter()
         .filter(|s| !s.final_call_only || final_week)
         .collect();
-    let cadence = patient.cadence.parse().unwrap_or(crate::domain::Cadence::Weekly);
+    let cadence = patient
+        .cadence
+        .parse()
+        .unwrap_or(crate::domain::Cadence::Weekly);
     let proposed = schedule::proposed_next_call(now, cadence, patient.discharge_due_on, tz);
-    let shared: Vec<&crate::protocol::Resource> = last_shared.iter().filter_map(|id| protocol.resource(id)).collect();
+    let shared: Vec<&crate::protocol::Resource> = last_shared
+        .iter()
+        .filter_map(|id| protocol.resource(id))
+        .collect();
     let mut context = page_context(state, user);
     context.insert("patient", patient);
     context.insert("calls", &detail.calls.iter().take(5).collect::<Vec<_>>());
@@ -217,15 +268,30 @@ async fn call_page_with_action(
     context.insert("script_language", &script_language);
     context.insert("protocol_languages", &protocol.languages);
     context.insert("protocol_version", &protocol.version);
-    context.insert("call_link", &state.settings.call_link_template.replace("{phone}", &patient.phone));
-    context.insert("speaks_language", &languages.contains(&patient.preferred_language));
+    context.insert(
+        "call_link",
+        &state
+            .settings
+            .call_link_template
+            .replace("{phone}", &patient.phone),
+    );
+    context.insert(
+        "speaks_language",
+        &languages.contains(&patient.preferred_language),
+    );
     context.insert("interpreter_line", &state.settings.interpreter_line);
     context.insert("final_week", &final_week);
     context.insert("default_occurred_at", &local_input(now, tz));
-    context.insert("default_next_call_at", &proposed.map(|p| local_input(p, tz)));
+    context.insert(
+        "default_next_call_at",
+        &proposed.map(|p| local_input(p, tz)),
+    );
     context.insert("is_last_call", &proposed.is_none());
     context.insert("idempotency_key", &crate::auth::random_token(16));
-    context.insert("errors", &fields.map(|f| f.errors().clone()).unwrap_or_default());
+    context.insert(
+        "errors",
+        &fields.map(|f| f.errors().clone()).unwrap_or_default(),
+    );
     context.insert("entered", &fields.map(Fields::entered));
     context.insert(
         "form_action",
@@ -241,13 +307,32 @@ async fn call_page_with_action(
 }
 
 #[get("/patients/{id}/call")]
-async fn call_page(user: Page<Students>, state: web::Data<AppState>, id: web::Path<i64>, query: web::Query<CallPageQuery>) -> Result<HttpResponse, PageError> {
-    call_page_response(&state, &user, id.into_inner(), query.lang.as_deref(), None, 200).await
+async fn call_page(
+    user: Page<Students>,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    query: web::Query<CallPageQuery>,
+) -> Result<HttpResponse, PageError> {
+    call_page_response(
+        &state,
+        &user,
+        id.into_inner(),
+        query.lang.as_deref(),
+        None,
+        200,
+    )
+    .await
 }
 
 /// Logs the call in one transaction; a 404 is audited as a refusal. A key
 /// seen before (even by a request racing this one) returns the first call.
-async fn log_call(state: &AppState, user: &Principal, patient_id: i64, fields: &mut Fields, key: Option<String>) -> Result<Logged, AppError> {
+async fn log_call(
+    state: &AppState,
+    user: &Principal,
+    patient_id: i64,
+    fields: &mut Fields,
+    key: Option<String>,
+) -> Result<Logged, AppError> {
     let now = state.clock.now();
     let tz = state.settings.timezone;
     let input = calls::read(fields, &state.protocol, now, tz);
@@ -273,7 +358,16 @@ async fn log_call(state: &AppState, user: &Principal, patient_id: i64, fields: &
             state
                 .db
                 .write(move |c| {
-                    crate::audit::record(c, &who.audit("patient.refused", "patient", Some(patient_id), Some(patient_id)), now.naive_utc())?;
+                    crate::audit::record(
+                        c,
+                        &who.audit(
+                            "patient.refused",
+                            "patient",
+                            Some(patient_id),
+                            Some(patient_id),
+                        ),
+                        now.naive_utc(),
+                    )?;
                     Ok(())
                 })
                 .await?;
@@ -304,7 +398,10 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, AppError> {
         Some(v) => {
             let key = v.to_str().map(str::trim).unwrap_or_default();
             if key.is_empty() || key.len() > 200 {
-                Err(AppError::invalid("Idempotency-Key", "must be 1 to 200 visible characters"))
+                Err(AppError::invalid(
+                    "Idempotency-Key",
+                    "must be 1 to 200 visible characters",
+                ))
             } else {
                 Ok(Some(key.to_string()))
             }
@@ -349,26 +446,43 @@ pub struct CallRequest {
         (status = 409, body = crate::error::ErrorBody, description = "the patient has been discharged"),
         (status = 422, body = crate::error::ErrorBody)))]
 #[post("/patients/{id}/calls")]
-async fn log_api(req: HttpRequest, user: Api<Students>, state: web::Data<AppState>, id: web::Path<i64>, JsonFields(mut fields): JsonFields) -> Result<HttpResponse, AppError> {
+async fn log_api(
+    req: HttpRequest,
+    user: Api<Students>,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    JsonFields(mut fields): JsonFields,
+) -> Result<HttpResponse, AppError> {
     let key = idempotency_key(&req)?;
     let patient_id = id.into_inner();
     match log_call(&state, &user, patient_id, &mut fields, key).await? {
         Logged::New(call) | Logged::Repeat(call) => Ok(HttpResponse::Created()
-            .insert_header(("Location", format!("/api/v1/patients/{patient_id}/calls/{}", call.id)))
+            .insert_header((
+                "Location",
+                format!("/api/v1/patients/{patient_id}/calls/{}", call.id),
+            ))
             .json(call)),
     }
 }
 
 #[post("/patients/{id}/call")]
-async fn log_from_page(state: web::Data<AppState>, form: PageForm<Students>, id: web::Path<i64>) -> Result<HttpResponse, PageError> {
-    let PageForm { user, mut fields, .. } = form;
+async fn log_from_page(
+    state: web::Data<AppState>,
+    form: PageForm<Students>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, PageError> {
+    let PageForm {
+        user, mut fields, ..
+    } = form;
     let patient_id = id.into_inner();
     let key = fields.text("idempotency_key", false, 200);
     match log_call(&state, &user, patient_id, &mut fields, key).await {
         Ok(_) => Ok(HttpResponse::SeeOther()
             .insert_header(("Location", format!("/checkins?logged={patient_id}")))
             .finish()),
-        Err(AppError::Validation { fields: problems, .. }) => {
+        Err(AppError::Validation {
+            fields: problems, ..
+        }) => {
             let mut shown = fields;
             merge(&mut shown, problems);
             call_page_response(&state, &user, patient_id, None, Some(&shown), 422).await

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod calendar;
 pub mod call_records;
 pub mod checkins;
+pub mod discharge;
 pub mod enrol;
 pub mod health;
 pub mod identity;
@@ -28,6 +29,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .configure(enrol::api_routes)
                 .configure(patients::api_routes)
                 .configure(checkins::api_routes)
+                .configure(discharge::api_routes)
                 .configure(call_records::api_routes)
                 .configure(pairing::api_routes)
                 .configure(api::routes),
@@ -38,6 +40,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(enrol::page_routes)
         .configure(patients::page_routes)
         .configure(checkins::page_routes)
+        .configure(discharge::page_routes)
         .configure(calendar::page_routes)
         .configure(call_records::page_routes)
         .configure(pairing::page_routes);

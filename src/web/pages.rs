@@ -31,8 +31,19 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("enrol.html", include_str!("../../templates/enrol.html")),
     ("pairing.html", include_str!("../../templates/pairing.html")),
-    ("checkins.html", include_str!("../../templates/checkins.html")),
+    (
+        "checkins.html",
+        include_str!("../../templates/checkins.html"),
+    ),
     ("call.html", include_str!("../../templates/call.html")),
+    (
+        "discharge_queue.html",
+        include_str!("../../templates/discharge_queue.html"),
+    ),
+    (
+        "admin_settings.html",
+        include_str!("../../templates/admin_settings.html"),
+    ),
     (
         "pairing_patient.html",
         include_str!("../../templates/pairing_patient.html"),

@@ -232,7 +232,16 @@ pub async fn guard(state: &AppState, user: &Principal, patient_id: i64) -> Resul
         .write(move |c| {
             let visible = access::can_see_patient(c, &user, patient_id)?;
             if !visible {
-                crate::audit::record(c, &user.audit("patient.refused", "patient", Some(patient_id), Some(patient_id)), now)?;
+                crate::audit::record(
+                    c,
+                    &user.audit(
+                        "patient.refused",
+                        "patient",
+                        Some(patient_id),
+                        Some(patient_id),
+                    ),
+                    now,
+                )?;
             }
             Ok(visible)
         })

@@ -35,6 +35,8 @@ use crate::error::{AppError, ErrorBody};
         crate::web::call_records::get_call,
         crate::web::call_records::correct_api,
         crate::web::call_records::comment_api,
+        crate::web::discharge::queue_api,
+        crate::web::discharge::discharge_api,
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerAuth)
