@@ -45,6 +45,15 @@ pub enum Command {
     /// The audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Background work, for cron-style deployments.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// Run the discharge sweep, reminders and the outbox sender once.
+    RunOnce,
 }
 
 #[derive(Debug, Subcommand)]
@@ -123,6 +132,27 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             println!("created user {id} <{}>", args.email.trim().to_lowercase());
             Ok(())
         }
+        Command::Jobs(JobsCommand::RunOnce) => {
+            let state = crate::startup::prepare(settings, clock)?;
+            let transport = crate::mail::sender::Transport::from_settings(&state.settings)
+                .map_err(anyhow::Error::msg)?;
+            let holder = crate::jobs::holder_name();
+            let (jobs, sent) = crate::jobs::run_once(&state, &transport, &holder)?;
+            println!(
+                "sweep {}: {} entered the final week, {} reached the discharge point; \
+                 {} digests and {} weekly summaries queued; emails: {} sent, {} to retry, {} failed (to {})",
+                if jobs.swept { "ran" } else { "already done today" },
+                jobs.final_call_marked,
+                jobs.discharge_due_marked,
+                jobs.digests,
+                jobs.weekly_summaries,
+                sent.sent,
+                sent.retrying,
+                sent.failed,
+                transport.describe()
+            );
+            Ok(())
+        }
         Command::Audit(AuditCommand::Verify) => {
             let db = open_db(&settings)?;
             let outcome = db.read_blocking(|c| Ok(crate::audit::verify(c)?))?;
@@ -171,6 +201,7 @@ fn serve(settings: Settings, clock: SharedClock) -> anyhow::Result<()> {
              (with cargo: cargo run --release -- user create ...)"
         );
     }
+    crate::jobs::spawn_worker(state.clone()).context("starting the background worker")?;
     actix_web::rt::System::new()
         .block_on(crate::startup::serve(state, listener))
         .context("serving")

@@ -482,3 +482,99 @@ impl TestApp {
 pub fn urlencode(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
+
+/// A real SMTP server (Debian's aiosmtpd) delivering into a Maildir, started
+/// per test on a free loopback port. Without it a test says so on one line and
+/// returns, unless CI=true.
+pub struct SmtpServer {
+    child: Option<std::process::Child>,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+    pub maildir: std::path::PathBuf,
+}
+
+impl SmtpServer {
+    pub fn start(test: &str) -> Option<SmtpServer> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        Self::start_on(test, port)
+    }
+
+    pub fn start_on(test: &str, port: u16) -> Option<SmtpServer> {
+        let python = "/usr/bin/python3";
+        let available = std::process::Command::new(python)
+            .args(["-c", "import aiosmtpd"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !available {
+            if ci() {
+                panic!("CI=true but Debian's python3-aiosmtpd is missing: {test} cannot run");
+            }
+            eprintln!(
+                "skipped {test}: install python3-aiosmtpd to run it against a real SMTP server"
+            );
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let maildir = dir.path().join("maildir");
+        let child = std::process::Command::new(python)
+            .args([
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{port}"),
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+            ])
+            .arg(&maildir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start aiosmtpd");
+        let started = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(15),
+                "aiosmtpd did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Some(SmtpServer {
+            child: Some(child),
+            port,
+            _dir: dir,
+            maildir,
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// Every delivered message, raw.
+    pub fn messages(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(self.maildir.join("new")) else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            .collect()
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
