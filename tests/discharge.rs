@@ -339,3 +339,40 @@ on_both_backends!(
     early_discharge_works_the_same_way_from_the_page,
     digests_follow_the_admins_settings,
 );
+
+/// Issue: the discharge point and flags are right for enrolments on every day
+/// of a year, across both daylight-saving changes, in programme time.
+#[test]
+fn discharge_point_and_flags_for_every_day_of_a_year() {
+    use checkin::domain::schedule::{self, DischargeStage::*};
+    use chrono::{Datelike, NaiveDate, NaiveTime};
+    let tz = chrono_tz::America::New_York;
+    let mut day = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+    while day.year() == 2026 {
+        let point = schedule::discharge_point(day, 8);
+        assert_eq!((point - day).num_days(), 56, "{day}");
+        for (offset, stage) in [
+            (-8, InProgramme),
+            (-7, FinalCall),
+            (-1, FinalCall),
+            (0, DischargeDue),
+            (13, DischargeDue),
+            (14, DischargeOverdue),
+        ] {
+            assert_eq!(
+                schedule::discharge_stage(point, point + Duration::days(offset)),
+                stage,
+                "enrolled {day}, offset {offset}"
+            );
+        }
+        // "Today" flips to the discharge day at local midnight, whatever the offset that day.
+        let midnight = schedule::local_to_utc(point, NaiveTime::MIN, tz);
+        assert_eq!(schedule::local_date(midnight, tz), point, "{day}");
+        assert_eq!(
+            schedule::local_date(midnight - Duration::seconds(1), tz),
+            point.pred_opt().unwrap(),
+            "{day}"
+        );
+        day = day.succ_opt().unwrap();
+    }
+}
