@@ -23,3 +23,4 @@ pub mod protocol;
 pub mod startup;
 pub mod telemetry;
 pub mod web;
+pub mod workload;

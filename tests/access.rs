@@ -156,7 +156,7 @@ fn matrix() -> Vec<Row> {
             .body(&[("password", "{password}"), ("password_again", "something else entirely")]),
         // Any signed-in user.
         // A student's home is their check-ins.
-        Row::new(get.clone(),  "/",                                     Session,    [302, 200, 303, 200, 200]),
+        Row::new(get.clone(),  "/",                                     Session,    [302, 200, 303, 303, 200]),
         Row::new(get.clone(),  "/account",                              Session,    [302, 200, 200, 200, 200]),
         Row::new(post.clone(), "/account/tokens",                       Session,    [302, 200, 200, 200, 200])
             .body(&[("label", "matrix")]),
@@ -208,6 +208,16 @@ fn matrix() -> Vec<Row> {
             .body(&[("reminder_hour", "9"), ("student_digest", "on")]),
         // The discharge queue: leaders and physicians. Discharging aims at a
         // patient that does not exist (404 once past the role check).
+        // The leader dashboard; concerns for leaders and physicians (404 for a concern that does not exist).
+        Row::new(get.clone(),  "/dashboard",                            Session,    [302, 403, 403, 200, 403]),
+        Row::new(post.clone(), "/concerns/{absent}/acknowledge",        Session,    [302, 404, 403, 404, 403])
+            .body(&[("note", "Handled.")]),
+        Row::new(get.clone(),  "/api/v1/workload",                      Bearer,     [401, 403, 403, 200, 403]),
+        Row::new(get.clone(),  "/api/v1/concerns",                      Bearer,     [401, 200, 403, 200, 403]),
+        Row::new(post.clone(), "/api/v1/concerns/{absent}/acknowledge", Bearer,     [401, 404, 403, 404, 403])
+            .body(&[("note", "Handled.")]),
+        Row::new(get.clone(),  "/api/v1/exports/calls.csv",             Bearer,     [401, 403, 403, 200, 403]),
+        Row::new(get.clone(),  "/api/v1/exports/patients.csv",          Bearer,     [401, 403, 403, 200, 403]),
         Row::new(get.clone(),  "/discharge-queue",                      Session,    [302, 200, 403, 200, 403]),
         Row::new(post.clone(), "/patients/{absent}/discharge",          Session,    [302, 404, 403, 404, 403])
             .body(&[("reason", "completed"), ("summary", "Finished the programme.")]),

@@ -6,8 +6,10 @@ pub mod auth;
 pub mod calendar;
 pub mod call_records;
 pub mod checkins;
+pub mod dashboard;
 pub mod discharge;
 pub mod enrol;
+pub mod exports;
 pub mod health;
 pub mod identity;
 pub mod input;
@@ -29,6 +31,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .configure(enrol::api_routes)
                 .configure(patients::api_routes)
                 .configure(checkins::api_routes)
+                .configure(dashboard::api_routes)
+                .configure(exports::api_routes)
                 .configure(discharge::api_routes)
                 .configure(call_records::api_routes)
                 .configure(pairing::api_routes)
@@ -40,6 +44,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(enrol::page_routes)
         .configure(patients::page_routes)
         .configure(checkins::page_routes)
+        .configure(dashboard::page_routes)
         .configure(discharge::page_routes)
         .configure(calendar::page_routes)
         .configure(call_records::page_routes)

@@ -41,6 +41,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/discharge_queue.html"),
     ),
     (
+        "dashboard.html",
+        include_str!("../../templates/dashboard.html"),
+    ),
+    (
         "admin_settings.html",
         include_str!("../../templates/admin_settings.html"),
     ),
@@ -183,7 +187,12 @@ pub fn page_context(state: &AppState, user: &Principal) -> Context {
 /// to the sign-in page by the `Page` guard.
 #[get("/")]
 async fn home(user: Page, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
-    // A student caller's home is their check-ins.
+    // A leader's home is the dashboard; a student caller's, their check-ins.
+    if user.has(crate::domain::Role::Leader) {
+        return Ok(HttpResponse::SeeOther()
+            .insert_header(("Location", "/dashboard"))
+            .finish());
+    }
     if user.roles == [crate::domain::Role::Student] {
         return Ok(HttpResponse::SeeOther()
             .insert_header(("Location", "/checkins"))

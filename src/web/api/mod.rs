@@ -37,6 +37,11 @@ use crate::error::{AppError, ErrorBody};
         crate::web::call_records::comment_api,
         crate::web::discharge::queue_api,
         crate::web::discharge::discharge_api,
+        crate::web::dashboard::workload_api,
+        crate::web::dashboard::concerns_api,
+        crate::web::dashboard::acknowledge_api,
+        crate::web::exports::calls_csv,
+        crate::web::exports::patients_csv,
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerAuth)
