@@ -212,6 +212,14 @@ fn matrix() -> Vec<Row> {
         Row::new(get.clone(),  "/dashboard",                            Session,    [302, 403, 403, 200, 403]),
         Row::new(post.clone(), "/concerns/{absent}/acknowledge",        Session,    [302, 404, 403, 404, 403])
             .body(&[("note", "Handled.")]),
+        Row::new(get.clone(),  "/debriefs",                             Session,    [302, 403, 403, 200, 403]),
+        Row::new(post.clone(), "/debriefs",                             Session,    [302, 403, 403, 303, 403])
+            .body(&[("title", "Matrix debrief"), ("scheduled_for", "2026-12-01T18:00")]),
+        Row::new(get.clone(),  "/debriefs/{absent}",                    Session,    [302, 403, 403, 404, 403]),
+        Row::new(post.clone(), "/debriefs/{absent}",                    Session,    [302, 403, 403, 404, 403])
+            .body(&[("notes", "x")]),
+        Row::new(get.clone(),  "/reports",                              Session,    [302, 403, 403, 200, 403]),
+        Row::new(get.clone(),  "/api/v1/debriefs",                      Bearer,     [401, 403, 403, 200, 403]),
         Row::new(get.clone(),  "/api/v1/workload",                      Bearer,     [401, 403, 403, 200, 403]),
         Row::new(get.clone(),  "/api/v1/concerns",                      Bearer,     [401, 200, 403, 200, 403]),
         Row::new(post.clone(), "/api/v1/concerns/{absent}/acknowledge", Bearer,     [401, 404, 403, 404, 403])

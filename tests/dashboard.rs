@@ -258,7 +258,114 @@ async fn exports_stream_every_row_with_formulas_neutralised(app: TestApp) {
     assert_eq!(app.count("audit_log WHERE action LIKE 'export.%'").await, 2);
 }
 
+async fn debriefs_gather_flagged_calls_and_record_attendance(app: TestApp) {
+    let leader = app.actor("leader@example.org", &[Role::Leader]).await;
+    let doc = app.actor("doc@example.org", &[Role::Physician]).await;
+    let student = app.actor("student@example.org", &[Role::Student]).await;
+    let patient = app
+        .add_patient("Rosa", "Agenda", doc.id, Some(student.id))
+        .await;
+    let logged = app
+        .api_send(&student, Method::POST, &format!("/api/v1/patients/{patient}/calls"), json!({
+            "occurred_at": "2026-11-29T09:00:00-05:00", "mode": "phone", "outcome": "declined", "duration_minutes": 3,
+            "flagged_for_debrief": true, "next_call_at": "2026-12-06T10:00:00-05:00"
+        }))
+        .await;
+    assert_eq!(logged.status, StatusCode::CREATED, "{}", logged.body);
+    let bad = app
+        .post_form(
+            &leader,
+            "/debriefs",
+            &[("title", ""), ("scheduled_for", "soon")],
+            true,
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let made = app
+        .post_form(
+            &leader,
+            "/debriefs",
+            &[
+                ("title", "Week 1 debrief"),
+                ("scheduled_for", "2026-11-30T18:00"),
+                ("location", "Room 2"),
+            ],
+            true,
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
+    let path = made.header("location").unwrap().to_string();
+    let page = app.page(&leader, &path).await;
+    assert!(
+        page.body.contains("Rosa") && page.body.contains("flagged"),
+        "the flagged call is on the agenda"
+    );
+    let saved = app
+        .post_form(
+            &leader,
+            &path,
+            &[
+                ("attended", &student.id.to_string()),
+                ("challenges", "Hard to reach people"),
+                ("successes", "Food bank visits"),
+                ("held", "on"),
+            ],
+            true,
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.count(&format!(
+            "debrief_attendance WHERE student_id = {}",
+            student.id
+        ))
+        .await,
+        1
+    );
+    assert_eq!(
+        app.count("debriefs WHERE held_at IS NOT NULL AND successes = 'Food bank visits'")
+            .await,
+        1
+    );
+    let not_student = app
+        .post_form(&leader, &path, &[("attended", &doc.id.to_string())], true)
+        .await;
+    assert_eq!(not_student.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        app.api_get(&leader, "/api/v1/debriefs").await.json()[0]["title"],
+        "Week 1 debrief"
+    );
+}
+
+async fn the_report_counts_the_period(app: TestApp) {
+    let leader = app.actor("leader@example.org", &[Role::Leader]).await;
+    let doc = app.actor("doc@example.org", &[Role::Physician]).await;
+    let student = app
+        .create_user("s@example.org", &[Role::Student], "es")
+        .await;
+    let p1 = app.add_patient("Uno", "R", doc.id, Some(student)).await;
+    let p2 = app.add_patient("Dos", "R", doc.id, Some(student)).await;
+    call_at(&app, p1, student, "2026-11-20 15:00:00", "completed", "").await;
+    call_at(&app, p1, student, "2026-11-21 15:00:00", "no_answer", "").await;
+    call_at(&app, p2, student, "2026-11-22 15:00:00", "completed", "").await;
+    call_at(&app, p2, student, "2026-09-01 15:00:00", "completed", "").await; // outside the range
+    app.sql("UPDATE calls SET interpreter_used = TRUE WHERE occurred_at = '2026-11-22 15:00:00'")
+        .await;
+    let page = app
+        .page(&leader, "/reports?from=2026-11-01&to=2026-11-29")
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("3 (2 completed)"), "{}", page.body);
+    assert!(page.body.contains("1.5 calls each"));
+    assert!(page.body.contains("1 calls"), "interpreter use");
+    assert!(page.body.contains("<svg"));
+    let bad = app.page(&leader, "/reports?from=someday").await;
+    assert!(bad.body.contains("from must be a date"));
+}
+
 on_both_backends!(
+    debriefs_gather_flagged_calls_and_record_attendance,
+    the_report_counts_the_period,
     workload_matches_hand_computed_values,
     an_urgent_concern_stays_until_acknowledged_and_the_acknowledgement_is_audited,
     exports_stream_every_row_with_formulas_neutralised,

@@ -173,3 +173,21 @@ on_both_backends!(
     the_openapi_document_describes_the_api,
     the_stylesheet_is_served_and_cacheable,
 );
+
+/// Every template file is compiled in and renders through the layout: a
+/// template added to templates/ but not to the list would fail here.
+#[test]
+fn every_template_is_registered() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    let tera = checkin::web::pages::load_templates().expect("templates compile");
+    let registered: Vec<&str> = tera.get_template_names().collect();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if name.ends_with(".html") {
+            assert!(
+                registered.contains(&name.as_str()),
+                "templates/{name} is not in pages::TEMPLATES"
+            );
+        }
+    }
+}

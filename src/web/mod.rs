@@ -7,6 +7,7 @@ pub mod calendar;
 pub mod call_records;
 pub mod checkins;
 pub mod dashboard;
+pub mod debriefs;
 pub mod discharge;
 pub mod enrol;
 pub mod exports;
@@ -16,6 +17,7 @@ pub mod input;
 pub mod pages;
 pub mod pairing;
 pub mod patients;
+pub mod reports;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
@@ -32,6 +34,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .configure(patients::api_routes)
                 .configure(checkins::api_routes)
                 .configure(dashboard::api_routes)
+                .configure(debriefs::api_routes)
                 .configure(exports::api_routes)
                 .configure(discharge::api_routes)
                 .configure(call_records::api_routes)
@@ -45,6 +48,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(patients::page_routes)
         .configure(checkins::page_routes)
         .configure(dashboard::page_routes)
+        .configure(reports::page_routes)
+        .configure(debriefs::page_routes)
         .configure(discharge::page_routes)
         .configure(calendar::page_routes)
         .configure(call_records::page_routes)

@@ -41,6 +41,12 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/discharge_queue.html"),
     ),
     (
+        "debriefs.html",
+        include_str!("../../templates/debriefs.html"),
+    ),
+    ("debrief.html", include_str!("../../templates/debrief.html")),
+    ("report.html", include_str!("../../templates/report.html")),
+    (
         "dashboard.html",
         include_str!("../../templates/dashboard.html"),
     ),

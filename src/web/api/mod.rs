@@ -41,6 +41,7 @@ use crate::error::{AppError, ErrorBody};
         crate::web::dashboard::concerns_api,
         crate::web::dashboard::acknowledge_api,
         crate::web::exports::calls_csv,
+        crate::web::debriefs::list_api,
         crate::web::exports::patients_csv,
     ),
     components(schemas(ErrorBody)),
