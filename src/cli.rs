@@ -45,6 +45,12 @@ pub enum Command {
     /// The audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// A consistent copy of the live SQLite database (PostgreSQL: use pg_dump,
+    /// see docs/operations.md).
+    Backup {
+        /// Where to write the copy; must not exist yet.
+        path: std::path::PathBuf,
+    },
     /// Background work, for cron-style deployments.
     #[command(subcommand)]
     Jobs(JobsCommand),
@@ -130,6 +136,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let password = read_password()?;
             let id = create_user(&db, &args, &password, clock.now())?;
             println!("created user {id} <{}>", args.email.trim().to_lowercase());
+            Ok(())
+        }
+        Command::Backup { path } => {
+            let db = open_db(&settings)?;
+            crate::db::backup(&db, &path)?;
+            println!("backed up {} to {}", db.target(), path.display());
             Ok(())
         }
         Command::Jobs(JobsCommand::RunOnce) => {

@@ -347,3 +347,75 @@ fn audit_verify_names_the_first_broken_row() {
     assert!(!ok);
     assert!(err.contains("after row 3"), "{err}");
 }
+
+/// SECURITY.md 28: a consistent copy of a live database that restores and
+/// passes `checkin audit verify`.
+#[test]
+fn backup_makes_a_copy_that_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("data/checkin.db").display());
+    let (ok, _, err) = run(
+        checkin(dir.path(), &[("CHECKIN_DATABASE_URL", &url)]).arg("demo"),
+        "",
+    );
+    assert!(ok, "{err}");
+    let db = checkin::db::Db::connect(&url, 2).unwrap();
+    db.write_blocking(|c| {
+        let entry = checkin::audit::AuditEntry {
+            user_id: Some(1),
+            action: "sign_in",
+            record_type: "user",
+            ..Default::default()
+        };
+        Ok(checkin::audit::record(
+            c,
+            &entry,
+            common::test_start().naive_utc(),
+        )?)
+    })
+    .unwrap();
+    let copy = dir.path().join("backups/copy.db");
+    let (ok, out, err) = run(
+        checkin(dir.path(), &[("CHECKIN_DATABASE_URL", &url)])
+            .args(["backup", copy.to_str().unwrap()]),
+        "",
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("backed up"));
+    let copy_url = format!("sqlite://{}", copy.display());
+    let (ok, out, err) = run(
+        checkin(dir.path(), &[("CHECKIN_DATABASE_URL", &copy_url)]).args(["audit", "verify"]),
+        "",
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("intact"));
+    let restored = checkin::db::Db::connect(&copy_url, 1).unwrap();
+    let patients = restored
+        .read_blocking(|c| {
+            use diesel::RunQueryDsl;
+            #[derive(diesel::QueryableByName)]
+            struct Check {
+                #[diesel(sql_type = diesel::sql_types::Text)]
+                integrity_check: String,
+            }
+            #[derive(diesel::QueryableByName)]
+            struct Count {
+                #[diesel(sql_type = diesel::sql_types::BigInt)]
+                n: i64,
+            }
+            let check = diesel::sql_query("PRAGMA integrity_check").get_result::<Check>(c)?;
+            assert_eq!(check.integrity_check, "ok");
+            Ok(diesel::sql_query("SELECT COUNT(*) AS n FROM patients")
+                .get_result::<Count>(c)?
+                .n)
+        })
+        .unwrap();
+    assert_eq!(patients, 16);
+    // Refuses to overwrite.
+    let (ok, _, err) = run(
+        checkin(dir.path(), &[("CHECKIN_DATABASE_URL", &url)])
+            .args(["backup", copy.to_str().unwrap()]),
+        "",
+    );
+    assert!(!ok && err.contains("already exists"), "{err}");
+}

@@ -302,6 +302,32 @@ impl Db {
     }
 }
 
+/// A consistent copy of a live SQLite database with `VACUUM INTO`, which
+/// reads one snapshot while writers go on. PostgreSQL is backed up with
+/// `pg_dump` (docs/operations.md).
+pub fn backup(db: &Db, to: &Path) -> anyhow::Result<()> {
+    use anyhow::{bail, Context};
+    if db.backend() != Backend::Sqlite {
+        bail!("checkin backup copies SQLite databases; for PostgreSQL use pg_dump (see docs/operations.md)");
+    }
+    if to.exists() {
+        bail!(
+            "{} already exists; choose a new file for the backup",
+            to.display()
+        );
+    }
+    if let Some(parent) = to.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let mut conn = db.pool.get().context("no database connection")?;
+    diesel::sql_query("VACUUM INTO ?")
+        .bind::<diesel::sql_types::Text, _>(to.to_string_lossy().to_string())
+        .execute(&mut *conn)
+        .with_context(|| format!("backing up to {}", to.display()))?;
+    Ok(())
+}
+
 /// `BEGIN IMMEDIATE` on SQLite (take the write lock now, not at the first
 /// write, so a transaction never fails half-way with "database is locked"),
 /// a plain `BEGIN` on PostgreSQL.
