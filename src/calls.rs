@@ -215,6 +215,17 @@ pub fn load(conn: &mut DbConn, call_id: i64) -> QueryResult<LoggedCall> {
     })
 }
 
+/// Was this student ever paired with this patient?
+fn was_assigned(conn: &mut DbConn, student_id: i64, patient_id: i64) -> QueryResult<bool> {
+    use crate::db::schema::assignments;
+    diesel::select(diesel::dsl::exists(
+        assignments::table
+            .filter(assignments::patient_id.eq(patient_id))
+            .filter(assignments::student_id.eq(student_id)),
+    ))
+    .get_result(conn)
+}
+
 /// The call this student already logged with this key, if any.
 pub fn find_by_key(conn: &mut DbConn, student_id: i64, key: &str) -> QueryResult<Option<i64>> {
     calls::table
@@ -267,6 +278,16 @@ pub fn log(
         }
     }
     if !access::is_assigned_now(conn, student.user_id, patient_id)? {
+        // Rule 7: the student who called a patient until discharge is told
+        // why (409); anyone else learns nothing (404).
+        if was_assigned(conn, student.user_id, patient_id)?
+            && patient_rows::find(conn, patient_id)?
+                .is_some_and(|p| p.status == PatientStatus::Discharged.as_str())
+        {
+            return Err(AppError::Conflict(
+                "this patient has been discharged; no call can be logged".into(),
+            ));
+        }
         return Err(AppError::NotFound);
     }
     let patient = patient_rows::find(conn, patient_id)?.ok_or(AppError::NotFound)?;

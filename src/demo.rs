@@ -204,7 +204,7 @@ pub fn load(
         report,
         "Loaded the demo programme into {} in {:.1} s: {} patients ({} unassigned, {} discharged), \
          {} students, {} physicians, {} leaders, 1 admin, {} calls, {} concerns.\n\
-         Sign in as admin@{d}, leader1@{d}, physician1@{d} or student1@{d} with the password {}",
+         Sign in as admin1@{d}, leader1@{d}, physician1@{d} or student1@{d} with the password {}",
         db.target(),
         started.elapsed().as_secs_f64(),
         args.patients,

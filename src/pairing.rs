@@ -399,10 +399,13 @@ pub struct Unassigned {
 pub fn unassigned(conn: &mut DbConn, limit: i64) -> QueryResult<Vec<Unassigned>> {
     patients::table
         .filter(patients::status.eq(PatientStatus::Active.as_str()))
+        // A patient whose student's account is disabled is waiting too.
         .filter(diesel::dsl::not(diesel::dsl::exists(
             assignments::table
+                .inner_join(users::table.on(users::id.eq(assignments::student_id)))
                 .filter(assignments::patient_id.eq(patients::id))
-                .filter(assignments::ended_at.is_null()),
+                .filter(assignments::ended_at.is_null())
+                .filter(users::disabled_at.is_null()),
         )))
         .order((patients::enrolled_on, patients::id))
         .limit(limit)

@@ -12,11 +12,11 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use chrono_tz::Tz;
-use diesel::dsl::{count_star, max};
+use diesel::dsl::count_star;
 use diesel::prelude::*;
 use serde::Serialize;
 
-use crate::db::schema::{assignments, calls, concerns, patients};
+use crate::db::schema::{assignments, concerns, patients};
 use crate::db::DbConn;
 use crate::domain::schedule::{self, FollowUp};
 use crate::domain::{Cadence, PatientStatus};
@@ -80,36 +80,8 @@ pub fn workload(c: &mut DbConn, now: DateTime<Utc>, tz: Tz) -> QueryResult<Vec<W
             *due_week.entry(student).or_default() += weight;
         }
     }
-    let week_ago = (now - Duration::days(7)).naive_utc();
-    let month_ago = (now - Duration::days(28)).naive_utc();
-    let recent: HashMap<i64, i64> = calls::table
-        .filter(calls::occurred_at.ge(week_ago))
-        .group_by(calls::student_id)
-        .select((calls::student_id, count_star()))
-        .load::<(i64, i64)>(c)?
-        .into_iter()
-        .collect();
-    let month_all: HashMap<i64, i64> = calls::table
-        .filter(calls::occurred_at.ge(month_ago))
-        .group_by(calls::student_id)
-        .select((calls::student_id, count_star()))
-        .load::<(i64, i64)>(c)?
-        .into_iter()
-        .collect();
-    let month_done: HashMap<i64, i64> = calls::table
-        .filter(calls::occurred_at.ge(month_ago))
-        .filter(calls::outcome.eq("completed"))
-        .group_by(calls::student_id)
-        .select((calls::student_id, count_star()))
-        .load::<(i64, i64)>(c)?
-        .into_iter()
-        .collect();
-    let last: HashMap<i64, Option<NaiveDateTime>> = calls::table
-        .group_by(calls::student_id)
-        .select((calls::student_id, max(calls::occurred_at)))
-        .load::<(i64, Option<NaiveDateTime>)>(c)?
-        .into_iter()
-        .collect();
+    let stats = recent_call_stats(c, now)?;
+    let last = last_calls(c)?;
     let open: HashMap<i64, i64> = concerns::table
         .filter(concerns::acknowledged_at.is_null())
         .group_by(concerns::raised_by)
@@ -121,16 +93,15 @@ pub fn workload(c: &mut DbConn, now: DateTime<Utc>, tz: Tz) -> QueryResult<Vec<W
         .into_iter()
         .map(|l| {
             let id = l.student_id;
-            let all = month_all.get(&id).copied().unwrap_or(0);
+            let (recent, all, done) = stats.get(&id).copied().unwrap_or_default();
             let last_activity = last.get(&id).copied().flatten().map(|t| t.and_utc());
             let idle =
                 l.active_patients > 0 && last_activity.is_none_or(|t| now - t >= Duration::days(7));
             WorkloadRow {
                 student_id: id,
                 calls_due_this_week: due_week.get(&id).copied().unwrap_or(0.0),
-                calls_last_7_days: recent.get(&id).copied().unwrap_or(0),
-                completed_rate: (all > 0)
-                    .then(|| month_done.get(&id).copied().unwrap_or(0) as f64 / all as f64),
+                calls_last_7_days: recent,
+                completed_rate: (all > 0).then(|| done as f64 / all as f64),
                 open_concerns: open.get(&id).copied().unwrap_or(0),
                 over_capacity: l.weighted_load > f64::from(l.capacity),
                 idle,
@@ -144,6 +115,69 @@ pub fn workload(c: &mut DbConn, now: DateTime<Utc>, tz: Tz) -> QueryResult<Vec<W
                 overdue_follow_ups: l.overdue_follow_ups,
             }
         })
+        .collect())
+}
+
+#[derive(QueryableByName)]
+struct CallStats {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    student_id: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    last_7_days: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    last_28_days: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    completed_28_days: i64,
+}
+
+/// Calls per student in the last 7 and 28 days and completed in 28, in one
+/// range scan of the calls-by-time index (bound parameters, portable SQL).
+fn recent_call_stats(
+    c: &mut DbConn,
+    now: DateTime<Utc>,
+) -> QueryResult<HashMap<i64, (i64, i64, i64)>> {
+    use diesel::sql_types::Timestamp;
+    let rows: Vec<CallStats> = diesel::sql_query(
+        "SELECT student_id, \
+                CAST(SUM(CASE WHEN occurred_at >= $1 THEN 1 ELSE 0 END) AS BIGINT) AS last_7_days, \
+                CAST(COUNT(*) AS BIGINT) AS last_28_days, \
+                CAST(SUM(CASE WHEN outcome = 'completed' THEN 1 ELSE 0 END) AS BIGINT) AS completed_28_days \
+         FROM calls WHERE occurred_at >= $2 GROUP BY student_id",
+    )
+    .bind::<Timestamp, _>((now - Duration::days(7)).naive_utc())
+    .bind::<Timestamp, _>((now - Duration::days(28)).naive_utc())
+    .load(c)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            (
+                r.student_id,
+                (r.last_7_days, r.last_28_days, r.completed_28_days),
+            )
+        })
+        .collect())
+}
+
+#[derive(QueryableByName)]
+struct LastCall {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    student_id: i64,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Timestamp>)]
+    last_call: Option<NaiveDateTime>,
+}
+
+/// Each student's latest call: one index probe per student on
+/// (student_id, occurred_at) instead of grouping every call ever logged.
+fn last_calls(c: &mut DbConn) -> QueryResult<HashMap<i64, Option<NaiveDateTime>>> {
+    let rows: Vec<LastCall> = diesel::sql_query(
+        "SELECT r.user_id AS student_id, \
+                (SELECT MAX(occurred_at) FROM calls WHERE calls.student_id = r.user_id) AS last_call \
+         FROM user_roles r WHERE r.role = 'student'",
+    )
+    .load(c)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.student_id, r.last_call))
         .collect())
 }
 

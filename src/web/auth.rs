@@ -506,7 +506,7 @@ async fn issue_token(
     state: &AppState,
     user_id: i64,
     label: String,
-) -> Result<(String, DateTime<Utc>), AppError> {
+) -> Result<(String, DateTime<Utc>, i64), AppError> {
     let token = format!("ck_{}", random_token(32));
     let now = state.clock.now();
     let expires = now + TOKEN_LIFETIME;
@@ -514,7 +514,7 @@ async fn issue_token(
     state
         .db
         .write(move |c| {
-            sessions::create_token(
+            Ok(sessions::create_token(
                 c,
                 &NewApiToken {
                     token_hash: &hash,
@@ -523,11 +523,10 @@ async fn issue_token(
                     created_at: now.naive_utc(),
                     expires_at: expires.naive_utc(),
                 },
-            )?;
-            Ok(())
+            )?)
         })
-        .await?;
-    Ok((token, expires))
+        .await
+        .map(|id| (token, expires, id))
 }
 
 #[post("/account/tokens")]
@@ -536,7 +535,7 @@ async fn create_token_from_page(
     mut form: PageForm,
 ) -> Result<HttpResponse, PageError> {
     let label = form.fields.text("label", false, 100).unwrap_or_default();
-    let (token, _) = issue_token(&state, form.user.user_id, label).await?;
+    let (token, _, _) = issue_token(&state, form.user.user_id, label).await?;
     Ok(account_response(&state, &form.user, Some(token)).await?)
 }
 
@@ -562,6 +561,8 @@ async fn revoke_token_from_page(
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct TokenIssued {
+    /// For revoking it: DELETE /api/v1/tokens/{id}.
+    pub id: i64,
     /// Send as `Authorization: Bearer <token>`. Shown once; only its hash is kept.
     pub token: String,
     pub expires_at: DateTime<Utc>,
@@ -598,8 +599,12 @@ async fn create_token(
     let (email, password) = (email.unwrap_or_default(), password.unwrap_or_default());
     match check_credentials(&state, &email, &password, &request_id, &address).await? {
         SignIn::Ok(user_id) => {
-            let (token, expires_at) = issue_token(&state, user_id, label).await?;
-            Ok(HttpResponse::Created().json(TokenIssued { token, expires_at }))
+            let (token, expires_at, id) = issue_token(&state, user_id, label).await?;
+            Ok(HttpResponse::Created().json(TokenIssued {
+                id,
+                token,
+                expires_at,
+            }))
         }
         SignIn::Refused => Err(AppError::Unauthorized),
         SignIn::Throttled => Err(AppError::TooManyRequests),

@@ -147,7 +147,12 @@ fn calls_per_week(
 #[derive(Deserialize)]
 struct DashboardQuery {
     sort: Option<String>,
+    /// Show every student, not only the first 200 in the chosen order.
+    all: Option<String>,
 }
+
+/// Rows shown before "show all": the ones a leader acts on come first.
+const WORKLOAD_ROWS_SHOWN: usize = 200;
 
 #[derive(Serialize)]
 struct Unreachable {
@@ -205,8 +210,13 @@ async fn dashboard_page(
         .await?;
     let sort = query.sort.clone().unwrap_or_default();
     workload::sort(&mut rows, &sort);
+    let total = rows.len();
+    if query.all.is_none() {
+        rows.truncate(WORKLOAD_ROWS_SHOWN);
+    }
     let mut context = page_context(&state, &user);
     context.insert("rows", &rows);
+    context.insert("students_total", &total);
     context.insert("sort", &sort);
     context.insert("unassigned", &unassigned);
     context.insert("queue", &queue);

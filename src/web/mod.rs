@@ -17,6 +17,7 @@ pub mod input;
 pub mod pages;
 pub mod pairing;
 pub mod patients;
+pub mod protocol_pages;
 pub mod reports;
 
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -34,6 +35,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .configure(patients::api_routes)
                 .configure(checkins::api_routes)
                 .configure(dashboard::api_routes)
+                .configure(protocol_pages::api_routes)
                 .configure(debriefs::api_routes)
                 .configure(exports::api_routes)
                 .configure(discharge::api_routes)
@@ -48,6 +50,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(patients::page_routes)
         .configure(checkins::page_routes)
         .configure(dashboard::page_routes)
+        .configure(protocol_pages::page_routes)
         .configure(reports::page_routes)
         .configure(debriefs::page_routes)
         .configure(discharge::page_routes)

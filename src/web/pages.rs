@@ -41,6 +41,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/discharge_queue.html"),
     ),
     (
+        "protocol.html",
+        include_str!("../../templates/protocol.html"),
+    ),
+    (
         "debriefs.html",
         include_str!("../../templates/debriefs.html"),
     ),
@@ -109,8 +113,13 @@ fn local_time(
     let Some(text) = value.as_str() else {
         return Ok(value.clone());
     };
-    let Ok(at) = text.parse::<chrono::DateTime<chrono::Utc>>() else {
-        return Ok(value.clone());
+    let at = match text.parse::<chrono::DateTime<chrono::Utc>>() {
+        Ok(at) => at,
+        // Naive timestamps from the database hold UTC.
+        Err(_) => match text.parse::<chrono::NaiveDateTime>() {
+            Ok(naive) => naive.and_utc(),
+            Err(_) => return Ok(value.clone()),
+        },
     };
     let tz = PROGRAMME_TZ
         .get()
@@ -204,5 +213,26 @@ async fn home(user: Page, state: web::Data<AppState>) -> Result<HttpResponse, Pa
             .insert_header(("Location", "/checkins"))
             .finish());
     }
-    Ok(render("home.html", &page_context(&state, &user))?)
+    let mut context = page_context(&state, &user);
+    if user.has(crate::domain::Role::Physician) {
+        // Urgent concerns stay on the enrolling physician's page until acknowledged.
+        let who = user.0.clone();
+        let now = state.clock.now().naive_utc();
+        let concerns = state
+            .db
+            .write(move |c| {
+                let rows = crate::web::dashboard::open_concerns(c, &who)?;
+                if !rows.is_empty() {
+                    crate::audit::record(
+                        c,
+                        &who.audit("concerns.listed", "patient_list", None, None),
+                        now,
+                    )?;
+                }
+                Ok(rows)
+            })
+            .await?;
+        context.insert("concerns", &concerns);
+    }
+    Ok(render("home.html", &context)?)
 }

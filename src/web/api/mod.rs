@@ -42,6 +42,7 @@ use crate::error::{AppError, ErrorBody};
         crate::web::dashboard::acknowledge_api,
         crate::web::exports::calls_csv,
         crate::web::debriefs::list_api,
+        crate::web::protocol_pages::protocol_api,
         crate::web::exports::patients_csv,
     ),
     components(schemas(ErrorBody)),
