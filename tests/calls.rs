@@ -761,7 +761,53 @@ async fn the_calendar_feed_shows_next_calls_with_first_names_only(app: TestApp) 
     assert_eq!(app.get(&path).await.status, StatusCode::NOT_FOUND);
 }
 
+async fn the_protocol_is_served_with_its_version(app: TestApp) {
+    let p = programme(&app).await;
+    let api = app.api_get(&p.student, "/api/v1/protocol").await;
+    assert_eq!(api.status, StatusCode::OK);
+    let doc = api.json();
+    assert_eq!(doc["version"], app.state.protocol.version.as_str());
+    assert_eq!(doc["languages"], json!(["en", "es"]));
+    let ids: Vec<&str> = doc["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    for id in [
+        "opening",
+        "how-are-you",
+        "covid-19",
+        "community-resources",
+        "mental-health-resources",
+        "safety",
+        "next-call",
+        "closing",
+        "final-call",
+    ] {
+        assert!(ids.contains(&id), "{id} missing from {ids:?}");
+    }
+    assert!(doc["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["id"] == "lifeline-988"));
+    let spanish = app.page(&p.doc, "/protocol?lang=es").await;
+    assert_eq!(spanish.status, StatusCode::OK);
+    assert!(spanish.body.contains(
+        &doc["sections"][0]["title"]["es"]
+            .as_str()
+            .unwrap()
+            .replace('\'', "&#x27;")
+    ));
+    assert!(
+        spanish.body.contains(&app.state.protocol.version),
+        "the version is on the page"
+    );
+}
+
 on_both_backends!(
+    the_protocol_is_served_with_its_version,
     a_call_is_corrected_within_a_day_and_leaders_comment,
     the_calendar_feed_shows_next_calls_with_first_names_only,
     the_whole_journey_from_enrolment_to_an_overdue_follow_up,
