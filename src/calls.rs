@@ -509,7 +509,7 @@ fn raise_concern(
                 &given_name,
                 &patient.given_name,
                 &link,
-            ),
+            )?,
             now,
         )?;
     }
@@ -523,21 +523,18 @@ fn urgent_email(
     greeting: &str,
     patient_first_name: &str,
     link: &str,
-) -> OutgoingEmail {
-    let paragraph = format!(
-        "A student raised an urgent concern on a check-in call with {patient_first_name} just now. Please open it and acknowledge it:"
-    );
-    let after = "The concern stays on your dashboard until someone acknowledges it.";
-    let (body_text, body_html) = mail::with_link(greeting, &paragraph, link, after);
-    OutgoingEmail {
-        dedup_key: format!("urgent:{concern_id}:{user_id}"),
-        template: "urgent_concern",
-        recipient_user_id: Some(user_id),
-        to_address: to.to_string(),
-        subject: "Urgent concern on a check-in call".to_string(),
-        body_text,
-        body_html,
-    }
+) -> Result<OutgoingEmail, AppError> {
+    let mut context = tera::Context::new();
+    context.insert("greeting", greeting);
+    context.insert("patient_first_name", patient_first_name);
+    context.insert("link", link);
+    mail::compose(
+        "urgent_concern",
+        format!("urgent:{concern_id}:{user_id}"),
+        Some(user_id),
+        to,
+        &context,
+    )
 }
 
 /// Corrects a call its student logged less than 24 hours ago, keeping the

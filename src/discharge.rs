@@ -15,7 +15,7 @@ use crate::db::{patients as patient_rows, DbConn};
 use crate::domain::schedule::{self, DischargeStage};
 use crate::domain::{DischargeReason, PatientStatus, Role};
 use crate::error::AppError;
-use crate::mail::{self, OutgoingEmail};
+use crate::mail;
 use crate::web::identity::Principal;
 
 pub const SUMMARY_MAX_CHARS: usize = 2000;
@@ -89,27 +89,19 @@ pub fn discharge(
         .first(c)
         .optional()?;
     if let Some((email, given_name)) = physician {
-        let paragraph = format!(
-            "{} has been discharged from the check-in call programme. The discharge summary is ready:",
-            patient.given_name
-        );
-        let (body_text, body_html) = mail::with_link(
-            &given_name,
-            &paragraph,
-            &format!("{base_url}/patients/{patient_id}"),
-            "",
-        );
+        let mut context = tera::Context::new();
+        context.insert("greeting", &given_name);
+        context.insert("patient_first_name", &patient.given_name);
+        context.insert("link", &format!("{base_url}/patients/{patient_id}"));
         mail::enqueue(
             c,
-            &OutgoingEmail {
-                dedup_key: format!("discharge:{patient_id}"),
-                template: "discharge_notice",
-                recipient_user_id: Some(patient.enrolled_by),
-                to_address: email,
-                subject: "A discharge summary is ready".into(),
-                body_text,
-                body_html,
-            },
+            &mail::compose(
+                "discharge_notice",
+                format!("discharge:{patient_id}"),
+                Some(patient.enrolled_by),
+                &email,
+                &context,
+            )?,
             at,
         )?;
     }

@@ -764,7 +764,7 @@ fn write_students(
                 purpose,
                 &url,
                 link_id,
-            );
+            )?;
             mail::enqueue(c, &email, at)?;
             let entry = AuditEntry {
                 record_id: Some(id),

@@ -20,7 +20,7 @@ use crate::db::{Db, DbConn};
 use crate::domain::schedule::{self, FollowUp};
 use crate::domain::{PatientStatus, Role};
 use crate::error::AppError;
-use crate::mail::{self, OutgoingEmail};
+use crate::mail;
 use crate::startup::AppState;
 
 /// Programme settings an admin changes at run time.
@@ -257,25 +257,18 @@ fn queue_digests(
         let Some(&(due, overdue)) = counts.get(&id) else {
             continue;
         };
-        let paragraph = format!(
-            "You have {due} check-in call{} due today and {overdue} overdue. Your list, with the protocol and the call form:",
-            if due == 1 { "" } else { "s" }
-        );
-        let (body_text, body_html) = mail::with_link(
-            &given_name,
-            &paragraph,
-            &format!("{base}/checkins"),
-            "Thank you for calling.",
-        );
-        let email = OutgoingEmail {
-            dedup_key: format!("digest:{id}:{today}"),
-            template: "student_digest",
-            recipient_user_id: Some(id),
-            to_address: email,
-            subject: format!("Your check-ins today: {due} due, {overdue} overdue"),
-            body_text,
-            body_html,
-        };
+        let mut context = tera::Context::new();
+        context.insert("greeting", &given_name);
+        context.insert("due", &due);
+        context.insert("overdue", &overdue);
+        context.insert("link", &format!("{base}/checkins"));
+        let email = mail::compose(
+            "student_digest",
+            format!("digest:{id}:{today}"),
+            Some(id),
+            &email,
+            &context,
+        )?;
         if mail::enqueue(c, &email, now.naive_utc())? {
             queued += 1;
         }
@@ -316,22 +309,24 @@ fn queue_weekly_summaries(
         .count()
         .get_result(c)?;
     let overdue: i64 = due_counts(c, today, tz)?.values().map(|v| v.1).sum();
-    let paragraph = format!(
-        "Last week: {calls_made} calls logged, {completed} completed. Now: {active} active patients, {overdue} overdue follow-ups, {open_urgent} urgent concerns open, {at_discharge} at the discharge point. The dashboard:"
-    );
+    let mut context = tera::Context::new();
+    context.insert("calls_made", &calls_made);
+    context.insert("completed", &completed);
+    context.insert("active", &active);
+    context.insert("overdue", &overdue);
+    context.insert("open_urgent", &open_urgent);
+    context.insert("at_discharge", &at_discharge);
+    context.insert("link", &format!("{base}/"));
     let mut queued = 0;
     for (id, email, given_name) in enabled_with_role(c, Role::Leader)? {
-        let (body_text, body_html) =
-            mail::with_link(&given_name, &paragraph, &format!("{base}/"), "");
-        let email = OutgoingEmail {
-            dedup_key: format!("weekly:{id}:{today}"),
-            template: "leader_weekly_summary",
-            recipient_user_id: Some(id),
-            to_address: email,
-            subject: "checkin: the week in numbers".into(),
-            body_text,
-            body_html,
-        };
+        context.insert("greeting", &given_name);
+        let email = mail::compose(
+            "leader_weekly_summary",
+            format!("weekly:{id}:{today}"),
+            Some(id),
+            &email,
+            &context,
+        )?;
         if mail::enqueue(c, &email, now.naive_utc())? {
             queued += 1;
         }

@@ -73,32 +73,32 @@ pub fn enqueue(conn: &mut DbConn, email: &OutgoingEmail, now: NaiveDateTime) -> 
     Ok(written == 1)
 }
 
-/// Escapes text for the HTML body.
-fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
-/// An email with a greeting, one paragraph and one link.
-pub fn with_link(
-    greeting_name: &str,
-    paragraph: &str,
-    link: &str,
-    after: &str,
-) -> (String, String) {
-    let text = format!("Hello {greeting_name},\n\n{paragraph}\n\n{link}\n\n{after}\n\n— checkin\n");
-    let html = format!(
-        "<p>Hello {},</p><p>{}</p><p><a href=\"{}\">{}</a></p><p>{}</p><p>— checkin</p>",
-        html_escape(greeting_name),
-        html_escape(paragraph),
-        html_escape(link),
-        html_escape(link),
-        html_escape(after),
-    );
-    (text, html)
+/// Renders `templates/emails/{template}.subject.txt`, `.txt` and `.html`
+/// (only the HTML part is escaped) into an email for one recipient.
+pub fn compose(
+    template: &'static str,
+    dedup_key: String,
+    recipient_user_id: Option<i64>,
+    to_address: &str,
+    context: &tera::Context,
+) -> Result<OutgoingEmail, crate::error::AppError> {
+    let tera = crate::web::pages::load_templates()
+        .map_err(|e| crate::error::AppError::internal(e.to_string()))?;
+    let render = |suffix: &str| {
+        tera.render(&format!("emails/{template}{suffix}"), context)
+            .map_err(|e| {
+                crate::error::AppError::internal(format!("email {template}{suffix}: {e:?}"))
+            })
+    };
+    Ok(OutgoingEmail {
+        dedup_key,
+        template,
+        recipient_user_id,
+        to_address: to_address.to_string(),
+        subject: render(".subject.txt")?.trim().to_string(),
+        body_text: render(".txt")?,
+        body_html: render(".html")?,
+    })
 }
 
 /// The account set-up or password-reset email: only a link.
@@ -109,32 +109,68 @@ pub fn account_link_email(
     purpose: &str,
     link: &str,
     link_id: i64,
-) -> OutgoingEmail {
-    let (subject, paragraph, after) = if purpose == "password_reset" {
-        (
-            "Reset your checkin password",
-            "Someone (probably an admin, at your request) asked to reset your checkin password. Choose a new one here:",
-            "The link works once, for 24 hours. If you did not ask for this, tell your programme's admin.",
-        )
+) -> Result<OutgoingEmail, crate::error::AppError> {
+    let template = if purpose == "password_reset" {
+        "password_reset"
     } else {
-        (
-            "Your checkin account",
-            "An account on checkin, the check-in call programme, was made for you. Choose your password here:",
-            "The link works once, for 7 days.",
-        )
+        "account_setup"
     };
-    let (body_text, body_html) = with_link(given_name, paragraph, link, after);
-    OutgoingEmail {
-        dedup_key: format!("{purpose}:{link_id}"),
-        template: if purpose == "password_reset" {
-            "password_reset"
-        } else {
-            "account_setup"
-        },
-        recipient_user_id: Some(user_id),
-        to_address: to.to_string(),
-        subject: subject.to_string(),
-        body_text,
-        body_html,
+    let mut context = tera::Context::new();
+    context.insert("greeting", given_name);
+    context.insert("link", link);
+    compose(
+        template,
+        format!("{purpose}:{link_id}"),
+        Some(user_id),
+        to,
+        &context,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_email_renders_and_only_its_html_is_escaped() {
+        for template in [
+            "account_setup",
+            "password_reset",
+            "urgent_concern",
+            "discharge_notice",
+            "student_digest",
+            "leader_weekly_summary",
+        ] {
+            let mut context = tera::Context::new();
+            for key in [
+                "calls_made",
+                "completed",
+                "active",
+                "overdue",
+                "open_urgent",
+                "at_discharge",
+                "due",
+            ] {
+                context.insert(key, &1);
+            }
+            context.insert("greeting", "O'Brien <b>");
+            context.insert("patient_first_name", "Rosa");
+            context.insert("link", "https://checkin.example.org/x");
+            let email = compose(template, "k".into(), None, "a@example.org", &context).unwrap();
+            assert!(!email.subject.is_empty(), "{template}");
+            assert!(
+                email.body_text.contains("O'Brien <b>"),
+                "{template} text: {}",
+                email.body_text
+            );
+            assert!(
+                email.body_html.contains("O&#x27;Brien &lt;b&gt;"),
+                "{template} html"
+            );
+            assert!(
+                email.body_text.contains("https://checkin.example.org/x"),
+                "{template} carries its link"
+            );
+        }
     }
 }

@@ -139,7 +139,7 @@ async fn create_account(
                     "account_setup",
                     &url,
                     link_id,
-                ),
+                )?,
                 at,
             )?;
             audit::record(c, &admin.audit("user.created", "user", Some(id), None), at)?;
@@ -467,7 +467,7 @@ async fn reset_password(
                     "password_reset",
                     &url,
                     link_id,
-                ),
+                )?,
                 now.naive_utc(),
             )?;
             audit::record(

@@ -80,6 +80,87 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
 ];
 
+/// Email parts: the subject and plain text (`.txt`, not escaped) and the
+/// HTML body (`.html`, escaped like every page).
+const EMAIL_TEMPLATES: &[(&str, &str)] = &[
+    (
+        "emails/layout.html",
+        include_str!("../../templates/emails/layout.html"),
+    ),
+    (
+        "emails/account_setup.subject.txt",
+        include_str!("../../templates/emails/account_setup.subject.txt"),
+    ),
+    (
+        "emails/account_setup.txt",
+        include_str!("../../templates/emails/account_setup.txt"),
+    ),
+    (
+        "emails/account_setup.html",
+        include_str!("../../templates/emails/account_setup.html"),
+    ),
+    (
+        "emails/password_reset.subject.txt",
+        include_str!("../../templates/emails/password_reset.subject.txt"),
+    ),
+    (
+        "emails/password_reset.txt",
+        include_str!("../../templates/emails/password_reset.txt"),
+    ),
+    (
+        "emails/password_reset.html",
+        include_str!("../../templates/emails/password_reset.html"),
+    ),
+    (
+        "emails/urgent_concern.subject.txt",
+        include_str!("../../templates/emails/urgent_concern.subject.txt"),
+    ),
+    (
+        "emails/urgent_concern.txt",
+        include_str!("../../templates/emails/urgent_concern.txt"),
+    ),
+    (
+        "emails/urgent_concern.html",
+        include_str!("../../templates/emails/urgent_concern.html"),
+    ),
+    (
+        "emails/discharge_notice.subject.txt",
+        include_str!("../../templates/emails/discharge_notice.subject.txt"),
+    ),
+    (
+        "emails/discharge_notice.txt",
+        include_str!("../../templates/emails/discharge_notice.txt"),
+    ),
+    (
+        "emails/discharge_notice.html",
+        include_str!("../../templates/emails/discharge_notice.html"),
+    ),
+    (
+        "emails/student_digest.subject.txt",
+        include_str!("../../templates/emails/student_digest.subject.txt"),
+    ),
+    (
+        "emails/student_digest.txt",
+        include_str!("../../templates/emails/student_digest.txt"),
+    ),
+    (
+        "emails/student_digest.html",
+        include_str!("../../templates/emails/student_digest.html"),
+    ),
+    (
+        "emails/leader_weekly_summary.subject.txt",
+        include_str!("../../templates/emails/leader_weekly_summary.subject.txt"),
+    ),
+    (
+        "emails/leader_weekly_summary.txt",
+        include_str!("../../templates/emails/leader_weekly_summary.txt"),
+    ),
+    (
+        "emails/leader_weekly_summary.html",
+        include_str!("../../templates/emails/leader_weekly_summary.html"),
+    ),
+];
+
 const STYLESHEET: &str = include_str!("app.css");
 
 static TERA: OnceLock<Tera> = OnceLock::new();
@@ -93,7 +174,12 @@ pub fn load_templates() -> Result<&'static Tera, tera::Error> {
     let mut tera = Tera::default();
     tera.autoescape_on(vec![".html"]);
     tera.register_filter("local", local_time);
-    tera.add_raw_templates(TEMPLATES.iter().copied())?;
+    tera.add_raw_templates(
+        TEMPLATES
+            .iter()
+            .copied()
+            .chain(EMAIL_TEMPLATES.iter().copied()),
+    )?;
     Ok(TERA.get_or_init(|| tera))
 }
 
