@@ -131,18 +131,20 @@ struct CallStats {
 }
 
 /// Calls per student in the last 7 and 28 days and completed in 28, in one
-/// range scan of the calls-by-time index (bound parameters, portable SQL).
+/// range scan of `calls_recent_idx` (bound parameters, portable SQL). Grouping
+/// by `student_id + 0` keeps SQLite from walking the per-student index over
+/// every call ever logged instead.
 fn recent_call_stats(
     c: &mut DbConn,
     now: DateTime<Utc>,
 ) -> QueryResult<HashMap<i64, (i64, i64, i64)>> {
     use diesel::sql_types::Timestamp;
     let rows: Vec<CallStats> = diesel::sql_query(
-        "SELECT student_id, \
+        "SELECT CAST(student_id + 0 AS BIGINT) AS student_id, \
                 CAST(SUM(CASE WHEN occurred_at >= $1 THEN 1 ELSE 0 END) AS BIGINT) AS last_7_days, \
                 CAST(COUNT(*) AS BIGINT) AS last_28_days, \
                 CAST(SUM(CASE WHEN outcome = 'completed' THEN 1 ELSE 0 END) AS BIGINT) AS completed_28_days \
-         FROM calls WHERE occurred_at >= $2 GROUP BY student_id",
+         FROM calls WHERE occurred_at >= $2 GROUP BY student_id + 0",
     )
     .bind::<Timestamp, _>((now - Duration::days(7)).naive_utc())
     .bind::<Timestamp, _>((now - Duration::days(28)).naive_utc())
