@@ -223,6 +223,7 @@ fn matrix() -> Vec<Row> {
         // The protocol: anyone signed in.
         Row::new(get.clone(),  "/protocol",                             Session,    [302, 200, 200, 200, 200]),
         Row::new(get.clone(),  "/api/v1/protocol",                      Bearer,     [401, 200, 200, 200, 200]),
+        Row::new(get.clone(),  "/dashboard/students/{absent}",          Session,    [302, 403, 403, 404, 403]),
         Row::new(get.clone(),  "/api/v1/workload",                      Bearer,     [401, 403, 403, 200, 403]),
         Row::new(get.clone(),  "/api/v1/concerns",                      Bearer,     [401, 200, 403, 200, 403]),
         Row::new(post.clone(), "/api/v1/concerns/{absent}/acknowledge", Bearer,     [401, 404, 403, 404, 403])

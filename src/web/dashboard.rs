@@ -19,7 +19,9 @@ use crate::web::pages::{page_context, render};
 use crate::workload::{self, WorkloadRow};
 
 pub fn page_routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(dashboard_page).service(acknowledge_from_page);
+    cfg.service(dashboard_page)
+        .service(student_page)
+        .service(acknowledge_from_page);
 }
 
 pub fn api_routes(cfg: &mut web::ServiceConfig) {
@@ -378,4 +380,62 @@ async fn acknowledge_from_page(
     Ok(HttpResponse::SeeOther()
         .insert_header(("Location", back))
         .finish())
+}
+
+#[derive(Serialize)]
+struct StudentPatient {
+    id: i64,
+    given_name: String,
+    preferred_language: String,
+    follow_up: String,
+    flags: Vec<String>,
+}
+
+/// One student's patients, each with a link to move them to a suggested
+/// student (with the hand-off note): reassignment from the dashboard.
+#[get("/dashboard/students/{id}")]
+async fn student_page(
+    user: Page<Leaders>,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, PageError> {
+    let student_id = id.into_inner();
+    let now = state.clock.now();
+    let tz = state.settings.timezone;
+    let who = user.0.clone();
+    let (row, patients) = state
+        .db
+        .write(move |c| {
+            let row = workload::workload(c, now, tz)?
+                .into_iter()
+                .find(|r| r.student_id == student_id)
+                .ok_or(AppError::NotFound)?;
+            let list = crate::web::checkins::checkins_of(c, student_id, now, tz)?;
+            crate::audit::record(
+                c,
+                &who.audit(
+                    "student_patients.listed",
+                    "patient_list",
+                    Some(student_id),
+                    None,
+                ),
+                now.naive_utc(),
+            )?;
+            Ok((row, list))
+        })
+        .await?;
+    let patients: Vec<StudentPatient> = patients
+        .into_iter()
+        .map(|p| StudentPatient {
+            id: p.patient_id,
+            given_name: p.given_name,
+            preferred_language: p.preferred_language,
+            follow_up: p.follow_up,
+            flags: p.flags,
+        })
+        .collect();
+    let mut context = page_context(&state, &user);
+    context.insert("row", &row);
+    context.insert("patients", &patients);
+    Ok(render("dashboard_student.html", &context)?)
 }

@@ -45,6 +45,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/protocol.html"),
     ),
     (
+        "dashboard_student.html",
+        include_str!("../../templates/dashboard_student.html"),
+    ),
+    (
         "debriefs.html",
         include_str!("../../templates/debriefs.html"),
     ),
