@@ -419,3 +419,139 @@ fn backup_makes_a_copy_that_verifies() {
     );
     assert!(!ok && err.contains("already exists"), "{err}");
 }
+
+/// SECURITY.md 22: kill -9 during a stream of call logs; after a restart
+/// every call that was answered 201 is there and the database is intact.
+#[test]
+fn every_acknowledged_call_survives_kill_9() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("data/checkin.db").display());
+    let (ok, _, err) = run(
+        checkin(dir.path(), &[("CHECKIN_DATABASE_URL", &url)]).arg("demo"),
+        "",
+    );
+    assert!(ok, "{err}");
+    let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
+    let env = [
+        ("CHECKIN_DATABASE_URL", url.as_str()),
+        ("CHECKIN_BIND", bind.as_str()),
+    ];
+    let mut child = checkin(dir.path(), &env)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until_up(&mut child, port);
+    let base = format!("http://127.0.0.1:{port}");
+    let token: String = ureq::post(&format!("{base}/api/v1/tokens"))
+        .send_json(serde_json::json!({"email": "student1@demo.checkin.test", "password": "checkin-demo-password"}))
+        .unwrap()
+        .into_json::<serde_json::Value>()
+        .unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let checkins: serde_json::Value = ureq::get(&format!("{base}/api/v1/me/checkins"))
+        .set("authorization", &format!("Bearer {token}"))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+    let patient = checkins
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| {
+            !c["flags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f == "final_call" || f == "discharge_due")
+        })
+        .expect("a patient early in the programme")["patient_id"]
+        .as_i64()
+        .unwrap();
+    let acknowledged = Arc::new(Mutex::new(Vec::<i64>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (acknowledged, stop, base, token) = (
+            acknowledged.clone(),
+            stop.clone(),
+            base.clone(),
+            token.clone(),
+        );
+        std::thread::spawn(move || {
+            let next = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+            for i in 0..5000 {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let reply = ureq::post(&format!("{base}/api/v1/patients/{patient}/calls"))
+                    .set("authorization", &format!("Bearer {token}"))
+                    .set("idempotency-key", &format!("kill-{i}"))
+                    .timeout(Duration::from_secs(5))
+                    .send_json(serde_json::json!({"mode": "phone", "outcome": "no_answer", "duration_minutes": 1, "next_call_at": next}));
+                match reply {
+                    Ok(r) if r.status() == 201 => {
+                        let id = r.into_json::<serde_json::Value>().unwrap()["id"]
+                            .as_i64()
+                            .unwrap();
+                        acknowledged.lock().unwrap().push(id);
+                    }
+                    Ok(r) => panic!("unexpected status {}", r.status()),
+                    Err(ureq::Error::Status(code, r)) => {
+                        panic!("{code}: {}", r.into_string().unwrap_or_default())
+                    }
+                    Err(_) => break, // the server died mid-request: not acknowledged
+                }
+            }
+        })
+    };
+    // Let a stream build up, then kill without warning.
+    let started = Instant::now();
+    while acknowledged.lock().unwrap().len() < 50 && started.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    stop.store(true, Ordering::SeqCst);
+    writer.join().unwrap();
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(
+        acknowledged.len() >= 50,
+        "only {} calls before the kill",
+        acknowledged.len()
+    );
+    // Restart: the service comes back on the same files.
+    let mut child = checkin(dir.path(), &env)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until_up(&mut child, port);
+    assert_eq!(get(port, "/readyz"), Some(200));
+    assert!(terminate(&mut child).success());
+    let db = checkin::db::Db::connect(&url, 1).unwrap();
+    let (missing, integrity) = db
+        .read_blocking(|c| {
+            use checkin::db::schema::calls;
+            use diesel::prelude::*;
+            let stored: Vec<i64> = calls::table
+                .filter(calls::id.eq_any(&acknowledged))
+                .select(calls::id)
+                .load(c)?;
+            #[derive(diesel::QueryableByName)]
+            struct Check {
+                #[diesel(sql_type = diesel::sql_types::Text)]
+                integrity_check: String,
+            }
+            let check = diesel::sql_query("PRAGMA integrity_check").get_result::<Check>(c)?;
+            Ok((acknowledged.len() - stored.len(), check.integrity_check))
+        })
+        .unwrap();
+    assert_eq!(missing, 0, "acknowledged calls lost after kill -9");
+    assert_eq!(integrity, "ok");
+}
