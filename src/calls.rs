@@ -481,6 +481,18 @@ fn raise_concern(
     if level != ConcernLevel::Urgent {
         return Ok(());
     }
+    send_urgent_alerts(conn, patient, concern_id, ctx)
+}
+
+/// Emails the enrolling physician and every leader about an urgent concern
+/// (a link and the patient's first name; nothing clinical).
+fn send_urgent_alerts(
+    conn: &mut DbConn,
+    patient: &patient_rows::Patient,
+    concern_id: i64,
+    ctx: &CallContext<'_>,
+) -> Result<(), AppError> {
+    let now = ctx.now.naive_utc();
     let mut recipients: Vec<(i64, String, String)> = users::table
         .inner_join(user_roles::table)
         .filter(user_roles::role.eq(Role::Leader.as_str()))
@@ -632,12 +644,24 @@ pub fn correct(
             ))
             .execute(conn)?;
     }
-    let had_concern: bool = diesel::select(diesel::dsl::exists(
-        crate::db::schema::concerns::table.filter(crate::db::schema::concerns::call_id.eq(call_id)),
-    ))
-    .get_result(conn)?;
-    if !had_concern && input.concern != ConcernLevel::None {
-        raise_concern(conn, student, &patient, call_id, input.concern, ctx)?;
+    use crate::db::schema::concerns;
+    let existing: Option<(i64, String)> = concerns::table
+        .filter(concerns::call_id.eq(call_id))
+        .select((concerns::id, concerns::level))
+        .first(conn)
+        .optional()?;
+    match existing {
+        None if input.concern != ConcernLevel::None => {
+            raise_concern(conn, student, &patient, call_id, input.concern, ctx)?;
+        }
+        // Raised to urgent in a correction: the urgent emails go now.
+        Some((concern_id, level)) if input.concern == ConcernLevel::Urgent && level != "urgent" => {
+            diesel::update(concerns::table.find(concern_id))
+                .set(concerns::level.eq("urgent"))
+                .execute(conn)?;
+            send_urgent_alerts(conn, &patient, concern_id, ctx)?;
+        }
+        _ => {}
     }
     audit::record(
         conn,

@@ -436,6 +436,36 @@ async fn an_urgent_concern_emails_the_physician_and_leaders_at_once(app: TestApp
     log(&app, &p.student, p.patient, body, None).await;
     assert_eq!(app.count("concerns").await, 2);
     assert_eq!(app.count("outbox").await, 3);
+    // A correction that raises a concern to urgent emails at once.
+    let mut mild = completed_call(
+        &app,
+        "2026-11-29T08:00:00-05:00",
+        Some("2026-12-06T10:00:00-05:00"),
+    );
+    mild["concern"] = json!("non_urgent");
+    let mild_call = log(&app, &p.student, p.patient, mild.clone(), None)
+        .await
+        .json()["id"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(
+        app.count("outbox WHERE template = 'urgent_concern'").await,
+        3
+    );
+    mild["concern"] = json!("urgent");
+    let raised = app
+        .api_send(
+            &p.student,
+            Method::PUT,
+            &format!("/api/v1/patients/{}/calls/{mild_call}", p.patient),
+            mild,
+        )
+        .await;
+    assert_eq!(raised.status, StatusCode::OK, "{}", raised.body);
+    assert_eq!(
+        app.count("outbox WHERE template = 'urgent_concern'").await,
+        6
+    );
 }
 
 async fn three_unsuccessful_attempts_flag_the_patient_unreachable(app: TestApp) {

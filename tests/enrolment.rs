@@ -404,6 +404,17 @@ async fn pairing_keeps_history_and_asks_for_hand_off_notes(app: TestApp) {
     );
     let page = app.page(&leader, &format!("/patients/{patient}")).await;
     assert!(page.body.contains("Pairing history") && page.body.contains("prefers evenings"));
+    // The new student reads the hand-off note on the call page.
+    let full_student = app.actor_for(full, "full@example.org").await;
+    let call_page = app
+        .page(&full_student, &format!("/patients/{patient}/call"))
+        .await;
+    assert_eq!(call_page.status, StatusCode::OK);
+    assert!(
+        call_page.body.contains("Hand-off from") && call_page.body.contains("prefers evenings"),
+        "{}",
+        call_page.body
+    );
     // Unpair; a discharged patient cannot be paired.
     let delete = app
         .api_send(

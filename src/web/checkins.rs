@@ -210,9 +210,35 @@ async fn call_page_with_action(
     }
     let patient = &detail.patient;
     let student_id = user.user_id;
-    let (languages, last_shared) = state
+    let (languages, last_shared, handoff) = state
         .db
         .read(move |c| {
+            use crate::db::schema::{assignments, users};
+            // What the previous student (or the leader who paired this one)
+            // wrote for whoever calls next.
+            let handoff: Option<(String, Option<String>, String)> = assignments::table
+                .inner_join(users::table.on(users::id.eq(assignments::student_id)))
+                .filter(assignments::patient_id.eq(patient_id))
+                .filter(assignments::ended_at.is_not_null())
+                .order(assignments::ended_at.desc())
+                .select((
+                    users::given_name,
+                    assignments::handoff_note,
+                    assignments::note,
+                ))
+                .first(c)
+                .optional()?;
+            let pairing_note: Option<String> = assignments::table
+                .filter(assignments::patient_id.eq(patient_id))
+                .filter(assignments::ended_at.is_null())
+                .select(assignments::note)
+                .first(c)
+                .optional()?;
+            let handoff = serde_json::json!({
+                "previous_student": handoff.as_ref().map(|h| h.0.clone()),
+                "handoff_note": handoff.and_then(|h| h.1).filter(|n| !n.trim().is_empty()),
+                "pairing_note": pairing_note.filter(|n| !n.trim().is_empty()),
+            });
             let languages: Vec<String> = user_languages::table
                 .filter(user_languages::user_id.eq(student_id))
                 .select(user_languages::language)
@@ -231,7 +257,7 @@ async fn call_page_with_action(
                     .load(c)?,
                 None => Vec::new(),
             };
-            Ok((languages, shared))
+            Ok((languages, shared, handoff))
         })
         .await?;
     let protocol = &state.protocol;
@@ -263,6 +289,7 @@ async fn call_page_with_action(
     context.insert("patient", patient);
     context.insert("calls", &detail.calls.iter().take(5).collect::<Vec<_>>());
     context.insert("last_shared", &shared);
+    context.insert("handoff", &handoff);
     context.insert("sections", &sections);
     context.insert("resources", &protocol.resources);
     context.insert("script_language", &script_language);
