@@ -206,7 +206,10 @@ fn serve(settings: Settings, clock: SharedClock) -> anyhow::Result<()> {
             .db
             .write_blocking(|c| crate::web::auth::make_link(c, &state, "first_admin", None, now))?;
         // The console is the only place this link appears; it is not logged.
-        println!(
+        // A closed console must not stop the service, so write errors are ignored.
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stdout(),
             "checkin has no accounts yet. Create the first admin by opening this one-time link \
              (valid 24 hours):\n  {link}\nor on this machine run:\n  \
              checkin user create --email you@example.org --name \"Your Name\" --role admin\n\

@@ -108,9 +108,13 @@ fn serve_on_sqlite_with_nothing_configured() {
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
+    // Read everything (not just the first line): a pipe closed early would
+    // make the server's later writes fail.
     let first_line = std::thread::spawn(move || {
         let mut lines = BufReader::new(stdout).lines();
-        lines.next().and_then(Result::ok).unwrap_or_default()
+        let first = lines.next().and_then(Result::ok).unwrap_or_default();
+        for _ in lines {}
+        first
     });
     wait_until_up(&mut child, port);
     assert_eq!(get(port, "/readyz"), Some(200));
