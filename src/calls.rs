@@ -251,8 +251,25 @@ pub enum Logged {
     Repeat(LoggedCall),
 }
 
-fn next_call_error(e: NextCallError) -> AppError {
-    AppError::invalid("next_call_at", e.to_string())
+/// Rule 4 for this patient: `next_call_at` against their cadence and
+/// discharge point (422 on `next_call_at`).
+fn check_schedule(
+    patient: &patient_rows::Patient,
+    input: &CallInput,
+    tz: Tz,
+) -> Result<(), AppError> {
+    let cadence: Cadence = patient
+        .cadence
+        .parse()
+        .map_err(|_| AppError::internal("a patient's cadence is not a cadence"))?;
+    schedule::check_next_call(
+        input.occurred_at,
+        input.next_call_at,
+        cadence,
+        patient.discharge_due_on,
+        tz,
+    )
+    .map_err(|e: NextCallError| AppError::invalid("next_call_at", e.to_string()))
 }
 
 /// Logs a call by the student assigned to the patient now, in the caller's
@@ -296,18 +313,7 @@ pub fn log(
             "this patient has been discharged; no call can be logged".into(),
         ));
     }
-    let cadence: Cadence = patient
-        .cadence
-        .parse()
-        .map_err(|_| AppError::internal("a patient's cadence is not a cadence"))?;
-    schedule::check_next_call(
-        input.occurred_at,
-        input.next_call_at,
-        cadence,
-        patient.discharge_due_on,
-        ctx.tz,
-    )
-    .map_err(next_call_error)?;
+    check_schedule(&patient, input, ctx.tz)?;
     let now = ctx.now.naive_utc();
     let assignment_id: Option<i64> = crate::db::schema::assignments::table
         .filter(crate::db::schema::assignments::patient_id.eq(patient_id))
@@ -559,7 +565,7 @@ pub fn correct(
     input: &CallInput,
     ctx: &CallContext<'_>,
 ) -> Result<LoggedCall, AppError> {
-    let before = load(conn, call_id).optional_not_found()?;
+    let before = load(conn, call_id).optional()?;
     // Child records through their parent: the call must be this patient's.
     let Some(before) = before.filter(|c| c.patient_id == patient_id) else {
         return Err(AppError::NotFound);
@@ -584,18 +590,7 @@ pub fn correct(
             "this patient has been discharged; their calls are closed".into(),
         ));
     }
-    let cadence: Cadence = patient
-        .cadence
-        .parse()
-        .map_err(|_| AppError::internal("bad cadence"))?;
-    schedule::check_next_call(
-        input.occurred_at,
-        input.next_call_at,
-        cadence,
-        patient.discharge_due_on,
-        ctx.tz,
-    )
-    .map_err(next_call_error)?;
+    check_schedule(&patient, input, ctx.tz)?;
     let now = ctx.now.naive_utc();
     let previous = serde_json::to_string(&before).map_err(|e| AppError::internal(e.to_string()))?;
     diesel::insert_into(crate::db::schema::call_revisions::table)
@@ -683,14 +678,4 @@ fn recount_failures(conn: &mut DbConn, patient_id: i64) -> QueryResult<i32> {
         .iter()
         .take_while(|o| o.parse::<Outcome>().is_ok_and(|o| !o.reached_patient()))
         .count() as i32)
-}
-
-trait OptionalNotFound<T> {
-    fn optional_not_found(self) -> QueryResult<Option<T>>;
-}
-
-impl<T> OptionalNotFound<T> for QueryResult<T> {
-    fn optional_not_found(self) -> QueryResult<Option<T>> {
-        self.optional()
-    }
 }

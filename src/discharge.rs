@@ -5,7 +5,6 @@
 //! ready (a link, no clinical detail).
 
 use chrono::{DateTime, NaiveDate, Utc};
-use chrono_tz::Tz;
 use diesel::prelude::*;
 use serde::Serialize;
 
@@ -126,12 +125,7 @@ pub struct QueueEntry {
 
 /// Active patients at or past the discharge point: all for leaders and
 /// admins, their own for physicians; oldest first.
-pub fn queue(
-    c: &mut DbConn,
-    user: &Principal,
-    today: NaiveDate,
-    _tz: Tz,
-) -> QueryResult<Vec<QueueEntry>> {
+pub fn queue(c: &mut DbConn, user: &Principal, today: NaiveDate) -> QueryResult<Vec<QueueEntry>> {
     let mut q = patients::table
         .left_join(
             assignments::table.on(assignments::patient_id

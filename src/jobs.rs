@@ -16,7 +16,7 @@ use diesel::prelude::*;
 use crate::db::schema::{
     assignments, calls, concerns, job_leases, patients, settings, user_roles, users,
 };
-use crate::db::{Db, DbConn};
+use crate::db::DbConn;
 use crate::domain::schedule::{self, FollowUp};
 use crate::domain::{PatientStatus, Role};
 use crate::error::AppError;
@@ -405,15 +405,4 @@ pub fn spawn_worker(state: AppState) -> std::io::Result<()> {
             }
         })?;
     Ok(())
-}
-
-/// For `Db` users without an `AppState` (kept small on purpose).
-pub fn pending_emails(db: &Db) -> Result<i64, AppError> {
-    use crate::db::schema::outbox;
-    db.read_blocking(|c| {
-        Ok(outbox::table
-            .filter(outbox::status.eq("pending"))
-            .count()
-            .get_result(c)?)
-    })
 }

@@ -635,7 +635,6 @@ async fn the_call_form_shows_mistakes_and_keeps_what_was_typed(app: TestApp) {
     assert!(reply.body.contains("kept words"));
     assert!(reply.body.contains("duration_minutes-error"));
     assert_eq!(app.count("calls").await, 0);
-    let _ = Duration::days(1);
 }
 
 async fn a_call_is_corrected_within_a_day_and_leaders_comment(app: TestApp) {

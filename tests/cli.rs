@@ -559,3 +559,19 @@ fn every_acknowledged_call_survives_kill_9() {
     assert_eq!(missing, 0, "acknowledged calls lost after kill -9");
     assert_eq!(integrity, "ok");
 }
+
+/// `checkin jobs run-once` (cron deployments): sweeps, queues the day's
+/// digests and writes the mail to data/mail without SMTP; a second run the
+/// same day finds the work done.
+#[test]
+fn jobs_run_once_does_one_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, _, err) = run(checkin(dir.path(), &[]).arg("demo"), "");
+    assert!(ok, "{err}");
+    let (ok, out, err) = run(checkin(dir.path(), &[]).args(["jobs", "run-once"]), "");
+    assert!(ok, "{err}");
+    assert!(out.contains("sweep ran"), "{out}");
+    assert!(out.contains("data/mail"), "{out}");
+    let (ok, out, _) = run(checkin(dir.path(), &[]).args(["jobs", "run-once"]), "");
+    assert!(ok && out.contains("already done today"), "{out}");
+}

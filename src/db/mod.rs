@@ -231,15 +231,16 @@ impl Db {
                 .run_pending_migrations(SQLITE_MIGRATIONS)
                 .map(|v| v.iter().map(|m| m.to_string()).collect()),
             DbConn::Pg(c) => {
-                diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
+                diesel::sql_query("SELECT pg_advisory_lock($1)")
+                    .bind::<diesel::sql_types::BigInt, _>(MIGRATION_LOCK_KEY)
                     .execute(c)
                     .map_err(|e| fail(e.to_string()))?;
                 let result = c
                     .run_pending_migrations(POSTGRES_MIGRATIONS)
                     .map(|v| v.iter().map(|m| m.to_string()).collect());
-                let _ =
-                    diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))
-                        .execute(c);
+                let _ = diesel::sql_query("SELECT pg_advisory_unlock($1)")
+                    .bind::<diesel::sql_types::BigInt, _>(MIGRATION_LOCK_KEY)
+                    .execute(c);
                 result
             }
         };

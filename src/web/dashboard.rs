@@ -179,7 +179,7 @@ async fn dashboard_page(
             let today = schedule::local_date(now, tz);
             let rows = workload::workload(c, now, tz)?;
             let unassigned = crate::pairing::unassigned(c, 50)?;
-            let queue = crate::discharge::queue(c, &who, today, tz)?;
+            let queue = crate::discharge::queue(c, &who, today)?;
             let concerns_open = open_concerns(c, &who)?;
             let unreachable: Vec<Unreachable> = patients::table
                 .filter(patients::status.eq(PatientStatus::Active.as_str()))

@@ -25,7 +25,7 @@ async fn load_queue(state: &AppState, user: &Principal) -> Result<Vec<QueueEntry
     state
         .db
         .write(move |c| {
-            let rows = discharge::queue(c, &user, schedule::local_date(now, tz), tz)?;
+            let rows = discharge::queue(c, &user, schedule::local_date(now, tz))?;
             crate::audit::record(
                 c,
                 &user.audit("discharge_queue.listed", "patient_list", None, None),

@@ -170,6 +170,19 @@ fn load_account(conn: &mut DbConn, user_id: i64) -> QueryResult<Option<Account>>
     }))
 }
 
+fn principal_of(account: Account, session: Option<(i64, String)>, req: &HttpRequest) -> Principal {
+    let (request_id, address) = request_facts(req);
+    Principal {
+        user_id: account.id,
+        given_name: account.given_name,
+        email: account.email,
+        roles: account.roles,
+        session,
+        request_id,
+        address,
+    }
+}
+
 /// The session named by the cookie, still valid now, with its user.
 async fn session_principal(req: &HttpRequest) -> Result<Principal, AppError> {
     let state = state_of(req)?;
@@ -204,16 +217,11 @@ async fn session_principal(req: &HttpRequest) -> Result<Principal, AppError> {
             .write(move |c| Ok(sessions::touch_session(c, id, now)?))
             .await?;
     }
-    let (request_id, address) = request_facts(req);
-    Ok(Principal {
-        user_id: account.id,
-        given_name: account.given_name,
-        email: account.email,
-        roles: account.roles,
-        session: Some((session.id, session.csrf_token)),
-        request_id,
-        address,
-    })
+    Ok(principal_of(
+        account,
+        Some((session.id, session.csrf_token)),
+        req,
+    ))
 }
 
 /// The user behind `Authorization: Bearer <token>`.
@@ -253,16 +261,7 @@ async fn token_principal(req: &HttpRequest) -> Result<Principal, AppError> {
             .write(move |c| Ok(sessions::touch_token(c, id, now)?))
             .await?;
     }
-    let (request_id, address) = request_facts(req);
-    Ok(Principal {
-        user_id: account.id,
-        given_name: account.given_name,
-        email: account.email,
-        roles: account.roles,
-        session: None,
-        request_id,
-        address,
-    })
+    Ok(principal_of(account, None, req))
 }
 
 type Boxed<T, E> = Pin<Box<dyn Future<Output = Result<T, E>>>>;
