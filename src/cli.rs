@@ -54,6 +54,9 @@ pub enum Command {
     /// Background work, for cron-style deployments.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// A whole programme in fast-forward on a fresh database: prints a
+    /// report for leaders and fails naming any patient a promise broke for.
+    Simulate(crate::simulate::SimulateArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -165,6 +168,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Simulate(args) => crate::simulate::command(settings, &args),
         Command::Audit(AuditCommand::Verify) => {
             let db = open_db(&settings)?;
             let outcome = db.read_blocking(|c| Ok(crate::audit::verify(c)?))?;

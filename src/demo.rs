@@ -76,13 +76,13 @@ impl Default for DemoArgs {
     }
 }
 
-const GIVEN: &[&str] = &[
+pub(crate) const GIVEN: &[&str] = &[
     "María", "José", "Ana", "Luis", "Carmen", "Juan", "Rosa", "Carlos", "Lucía", "Miguel", "Sofía",
     "Jorge", "Elena", "Pedro", "Isabel", "Rafael", "Gloria", "Manuel", "Teresa", "Diego", "Mary",
     "James", "Linda", "Robert", "Patricia", "Michael", "Dorothy", "William", "Betty", "Samuel",
     "Grace", "Henry",
 ];
-const FAMILY: &[&str] = &[
+pub(crate) const FAMILY: &[&str] = &[
     "García",
     "Rodríguez",
     "Martínez",
@@ -221,8 +221,8 @@ pub fn load(
     Ok(report)
 }
 
-struct StaffMember {
-    id: i64,
+pub(crate) struct StaffMember {
+    pub(crate) id: i64,
     email: String,
     given: &'static str,
     family: &'static str,
@@ -231,16 +231,23 @@ struct StaffMember {
     capacity: i32,
 }
 
-struct Staff {
+pub(crate) struct Staff {
     members: Vec<StaffMember>,
-    leaders: Vec<i64>,
-    physicians: Vec<i64>,
+    pub(crate) leaders: Vec<i64>,
+    pub(crate) physicians: Vec<i64>,
     /// Students who speak Spanish, and those who speak only English.
-    spanish_speakers: Vec<i64>,
-    english_only: Vec<i64>,
+    pub(crate) spanish_speakers: Vec<i64>,
+    pub(crate) english_only: Vec<i64>,
 }
 
-fn plan_staff(args: &DemoArgs, first_id: i64, rng: &mut StdRng) -> Staff {
+impl Staff {
+    /// The one admin account, planned first.
+    pub(crate) fn admin(&self) -> i64 {
+        self.members[0].id
+    }
+}
+
+pub(crate) fn plan_staff(args: &DemoArgs, first_id: i64, rng: &mut StdRng) -> Staff {
     let mut members = Vec::new();
     let mut next_id = first_id;
     let mut add = |prefix: &str, n: usize, roles: Vec<Role>, rng: &mut StdRng| -> Vec<i64> {
@@ -284,7 +291,7 @@ fn plan_staff(args: &DemoArgs, first_id: i64, rng: &mut StdRng) -> Staff {
     }
 }
 
-fn insert_staff(
+pub(crate) fn insert_staff(
     c: &mut DbConn,
     staff: &Staff,
     password_hash: &str,
@@ -451,7 +458,7 @@ fn insert_patients(c: &mut DbConn, plans: &[PatientPlan]) -> Result<(), AppError
 }
 
 /// Rows were written with their own ids; move PostgreSQL's sequences past them.
-fn reset_sequences(c: &mut DbConn) -> Result<(), AppError> {
+pub(crate) fn reset_sequences(c: &mut DbConn) -> Result<(), AppError> {
     for table in ["users", "patients", "assignments", "calls"] {
         diesel::sql_query(format!(
             "SELECT setval(pg_get_serial_sequence('{table}', 'id'), \

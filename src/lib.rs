@@ -20,6 +20,7 @@ pub mod jobs;
 pub mod mail;
 pub mod pairing;
 pub mod protocol;
+pub mod simulate;
 pub mod startup;
 pub mod telemetry;
 pub mod web;

@@ -53,10 +53,46 @@ pub struct Suggestion {
 /// Every enabled student's load, computed from active assignments of active
 /// patients. Follow-ups are judged on `today` in programme time.
 pub fn student_loads(conn: &mut DbConn, today: NaiveDate, tz: Tz) -> QueryResult<Vec<StudentLoad>> {
-    let students: Vec<(i64, String, String, i32)> = users::table
+    loads_of(conn, None, today, tz)
+}
+
+/// One enabled student's load; `None` when the account is not an enabled
+/// student. Pairing one patient needs only this, not every student's.
+pub fn student_load(
+    conn: &mut DbConn,
+    student_id: i64,
+    today: NaiveDate,
+    tz: Tz,
+) -> QueryResult<Option<StudentLoad>> {
+    Ok(loads_of(conn, Some(student_id), today, tz)?.pop())
+}
+
+fn loads_of(
+    conn: &mut DbConn,
+    only: Option<i64>,
+    today: NaiveDate,
+    tz: Tz,
+) -> QueryResult<Vec<StudentLoad>> {
+    let mut students = users::table
         .inner_join(user_roles::table)
         .filter(user_roles::role.eq(Role::Student.as_str()))
         .filter(users::disabled_at.is_null())
+        .into_boxed();
+    let mut languages = user_languages::table
+        .inner_join(user_roles::table.on(user_roles::user_id.eq(user_languages::user_id)))
+        .filter(user_roles::role.eq(Role::Student.as_str()))
+        .into_boxed();
+    let mut loads = assignments::table
+        .inner_join(patients::table)
+        .filter(assignments::ended_at.is_null())
+        .filter(patients::status.eq(PatientStatus::Active.as_str()))
+        .into_boxed();
+    if let Some(id) = only {
+        students = students.filter(users::id.eq(id));
+        languages = languages.filter(user_languages::user_id.eq(id));
+        loads = loads.filter(assignments::student_id.eq(id));
+    }
+    let students: Vec<(i64, String, String, i32)> = students
         .select((
             users::id,
             users::given_name,
@@ -65,9 +101,7 @@ pub fn student_loads(conn: &mut DbConn, today: NaiveDate, tz: Tz) -> QueryResult
         ))
         .order(users::id)
         .load(conn)?;
-    let languages: Vec<(i64, String)> = user_languages::table
-        .inner_join(user_roles::table.on(user_roles::user_id.eq(user_languages::user_id)))
-        .filter(user_roles::role.eq(Role::Student.as_str()))
+    let languages: Vec<(i64, String)> = languages
         .select((user_languages::user_id, user_languages::language))
         .order((user_languages::user_id, user_languages::language))
         .load(conn)?;
@@ -78,10 +112,7 @@ pub fn student_loads(conn: &mut DbConn, today: NaiveDate, tz: Tz) -> QueryResult
         NaiveDate,
         Option<NaiveDateTime>,
     );
-    let loads: Vec<Load> = assignments::table
-        .inner_join(patients::table)
-        .filter(assignments::ended_at.is_null())
-        .filter(patients::status.eq(PatientStatus::Active.as_str()))
+    let loads: Vec<Load> = loads
         .select((
             assignments::student_id,
             patients::cadence,
@@ -135,12 +166,23 @@ pub fn suggestions(
     today: NaiveDate,
     tz: Tz,
 ) -> Result<Vec<Suggestion>, AppError> {
+    let (language, cadence) = language_and_cadence(conn, patient_id)?;
+    Ok(rank(
+        student_loads(conn, today, tz)?,
+        &language,
+        cadence.weight(),
+    ))
+}
+
+fn language_and_cadence(conn: &mut DbConn, patient_id: i64) -> Result<(String, Cadence), AppError> {
     let (language, cadence): (String, String) = patients::table
         .find(patient_id)
         .select((patients::preferred_language, patients::cadence))
         .first(conn)?;
-    let weight = cadence.parse::<Cadence>().map_or(1.0, Cadence::weight);
-    Ok(rank(student_loads(conn, today, tz)?, &language, weight))
+    let cadence = cadence
+        .parse::<Cadence>()
+        .map_err(|_| AppError::internal("a patient's cadence is not a cadence"))?;
+    Ok((language, cadence))
 }
 
 /// The ranking itself, apart from the database so it can be tested alone.
@@ -212,16 +254,14 @@ pub fn assign(
             "this patient has been discharged; they cannot be paired".into(),
         ));
     }
-    let ranked = suggestions(conn, patient_id, today, tz)?;
-    let Some(choice) = ranked
-        .iter()
-        .find(|s| s.load.student_id == request.student_id)
-    else {
+    let Some(load) = student_load(conn, request.student_id, today, tz)? else {
         return Err(AppError::invalid(
             "student_id",
             "is not an enabled student account",
         ));
     };
+    let (language, cadence) = language_and_cadence(conn, patient_id)?;
+    let choice = rank(vec![load], &language, cadence.weight()).remove(0);
     let current: Option<(i64, i64)> = assignments::table
         .filter(assignments::patient_id.eq(patient_id))
         .filter(assignments::ended_at.is_null())

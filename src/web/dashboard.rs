@@ -30,6 +30,10 @@ pub fn api_routes(cfg: &mut web::ServiceConfig) {
         .service(acknowledge_api);
 }
 
+/// Patients waiting to be paired shown on the dashboard, longest enrolled
+/// first; the pairing queue lists them all.
+pub const WAITING_SHOWN: i64 = 50;
+
 /// An open concern, as the dashboards list it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OpenConcern {
@@ -178,7 +182,7 @@ async fn dashboard_page(
         .write(move |c| {
             let today = schedule::local_date(now, tz);
             let rows = workload::workload(c, now, tz)?;
-            let unassigned = crate::pairing::unassigned(c, 50)?;
+            let unassigned = crate::pairing::unassigned(c, WAITING_SHOWN)?;
             let queue = crate::discharge::queue(c, &who, today)?;
             let concerns_open = open_concerns(c, &who)?;
             let unreachable: Vec<Unreachable> = patients::table
@@ -283,57 +287,67 @@ async fn acknowledge(
     let now = state.clock.now().naive_utc();
     state
         .db
-        .write(move |c| {
-            let patient: Option<i64> = concerns::table
-                .find(concern_id)
-                .select(concerns::patient_id)
-                .first(c)
-                .optional()?;
-            let Some(patient_id) = patient else {
-                return Err(AppError::NotFound);
-            };
-            if !crate::access::can_see_patient(c, &who, patient_id)? {
-                crate::audit::record(
-                    c,
-                    &who.audit(
-                        "patient.refused",
-                        "concern",
-                        Some(concern_id),
-                        Some(patient_id),
-                    ),
-                    now,
-                )?;
-                return Err(AppError::NotFound);
-            }
-            let changed = diesel::update(
-                concerns::table
-                    .filter(concerns::id.eq(concern_id))
-                    .filter(concerns::acknowledged_at.is_null()),
-            )
-            .set((
-                concerns::acknowledged_at.eq(Some(now)),
-                concerns::acknowledged_by.eq(Some(who.user_id)),
-                concerns::acknowledgement_note.eq(Some(note)),
-            ))
-            .execute(c)?;
-            if changed == 0 {
-                return Err(AppError::Conflict(
-                    "this concern was already acknowledged".into(),
-                ));
-            }
-            crate::audit::record(
-                c,
-                &who.audit(
-                    "concern.acknowledged",
-                    "concern",
-                    Some(concern_id),
-                    Some(patient_id),
-                ),
-                now,
-            )?;
-            Ok(())
-        })
+        .write(move |c| acknowledge_concern(c, &who, concern_id, note, now))
         .await
+}
+
+/// Acknowledges in the caller's transaction: 404 (audited as a refusal) for
+/// a concern the user may not see, 409 when someone already did.
+pub fn acknowledge_concern(
+    c: &mut crate::db::DbConn,
+    who: &Principal,
+    concern_id: i64,
+    note: String,
+    now: chrono::NaiveDateTime,
+) -> Result<(), AppError> {
+    let patient: Option<i64> = concerns::table
+        .find(concern_id)
+        .select(concerns::patient_id)
+        .first(c)
+        .optional()?;
+    let Some(patient_id) = patient else {
+        return Err(AppError::NotFound);
+    };
+    if !crate::access::can_see_patient(c, who, patient_id)? {
+        crate::audit::record(
+            c,
+            &who.audit(
+                "patient.refused",
+                "concern",
+                Some(concern_id),
+                Some(patient_id),
+            ),
+            now,
+        )?;
+        return Err(AppError::NotFound);
+    }
+    let changed = diesel::update(
+        concerns::table
+            .filter(concerns::id.eq(concern_id))
+            .filter(concerns::acknowledged_at.is_null()),
+    )
+    .set((
+        concerns::acknowledged_at.eq(Some(now)),
+        concerns::acknowledged_by.eq(Some(who.user_id)),
+        concerns::acknowledgement_note.eq(Some(note)),
+    ))
+    .execute(c)?;
+    if changed == 0 {
+        return Err(AppError::Conflict(
+            "this concern was already acknowledged".into(),
+        ));
+    }
+    crate::audit::record(
+        c,
+        &who.audit(
+            "concern.acknowledged",
+            "concern",
+            Some(concern_id),
+            Some(patient_id),
+        ),
+        now,
+    )?;
+    Ok(())
 }
 
 #[derive(utoipa::ToSchema)]
