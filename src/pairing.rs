@@ -436,17 +436,29 @@ pub struct Unassigned {
     pub best_times: String,
 }
 
+/// Active patients with no enabled student: a patient whose student's
+/// account is disabled is waiting too.
+macro_rules! waiting {
+    () => {
+        patients::table
+            .filter(patients::status.eq(PatientStatus::Active.as_str()))
+            .filter(diesel::dsl::not(diesel::dsl::exists(
+                assignments::table
+                    .inner_join(users::table.on(users::id.eq(assignments::student_id)))
+                    .filter(assignments::patient_id.eq(patients::id))
+                    .filter(assignments::ended_at.is_null())
+                    .filter(users::disabled_at.is_null()),
+            )))
+    };
+}
+
+/// How many are waiting to be paired, however many a list shows.
+pub fn unassigned_count(conn: &mut DbConn) -> QueryResult<i64> {
+    waiting!().count().get_result(conn)
+}
+
 pub fn unassigned(conn: &mut DbConn, limit: i64) -> QueryResult<Vec<Unassigned>> {
-    patients::table
-        .filter(patients::status.eq(PatientStatus::Active.as_str()))
-        // A patient whose student's account is disabled is waiting too.
-        .filter(diesel::dsl::not(diesel::dsl::exists(
-            assignments::table
-                .inner_join(users::table.on(users::id.eq(assignments::student_id)))
-                .filter(assignments::patient_id.eq(patients::id))
-                .filter(assignments::ended_at.is_null())
-                .filter(users::disabled_at.is_null()),
-        )))
+    waiting!()
         .order((patients::enrolled_on, patients::id))
         .limit(limit)
         .select((

@@ -363,7 +363,44 @@ async fn the_report_counts_the_period(app: TestApp) {
     assert!(bad.body.contains("from must be a date"));
 }
 
+/// The dashboard lists the first 50 waiting, longest enrolled first, but
+/// counts them all and points to the pairing queue for the rest.
+async fn the_waiting_list_counts_everyone_waiting(app: TestApp) {
+    let leader = app.actor("leader@example.org", &[Role::Leader]).await;
+    let doc = app.actor("doc@example.org", &[Role::Physician]).await;
+    let student = app
+        .create_user("s@example.org", &[Role::Student], "es")
+        .await;
+    let paired = app.add_patient("Paired", "P", doc.id, Some(student)).await;
+    let shown = checkin::web::dashboard::WAITING_SHOWN as usize;
+    for k in 0..shown + 3 {
+        app.add_patient(&format!("Waiting{k}"), "W", doc.id, None)
+            .await;
+    }
+    // A student who leaves: their patient is waiting again.
+    app.sql(&format!(
+        "UPDATE users SET disabled_at = '2026-11-29 12:00:00' WHERE id = {student}"
+    ))
+    .await;
+    let page = app.page(&leader, "/dashboard").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body
+            .contains(&format!("Waiting to be paired ({})", shown + 4)),
+        "{}",
+        page.body
+    );
+    assert!(page
+        .body
+        .contains("and 4 more in <a href=\"/pairing\">the pairing queue</a>"));
+    assert!(
+        page.body.contains(&format!("/pairing/{paired}\"")),
+        "the patient whose student left is listed"
+    );
+}
+
 on_both_backends!(
+    the_waiting_list_counts_everyone_waiting,
     debriefs_gather_flagged_calls_and_record_attendance,
     the_report_counts_the_period,
     workload_matches_hand_computed_values,

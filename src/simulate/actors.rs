@@ -83,6 +83,11 @@ pub(super) fn build(
         })
         .collect();
     students.sort_by_key(|s| s.id);
+    if students.len() >= 10 && students.iter().all(|s| s.leaves_at.is_none()) {
+        let k = rng.gen_range(0..students.len());
+        students[k].leaves_at =
+            Some(start + Duration::days(rng.gen_range(7..42)) + Duration::hours(12));
+    }
     Ok(World {
         state,
         clock,
@@ -220,6 +225,7 @@ pub(super) fn enrol(world: &mut World, hour: DateTime<Utc>) -> anyhow::Result<()
                 withdraws_at,
                 student: None,
                 unpaired_since: Some(at),
+                repair_after: None,
                 booked: None,
                 any_call: false,
                 discharged_at: None,
@@ -264,6 +270,15 @@ pub(super) fn pair(world: &mut World, hour: DateTime<Utc>) -> anyhow::Result<()>
         return Ok(());
     }
     let who = leader(world);
+    let waiting: Vec<_> = waiting
+        .into_iter()
+        .filter(|w| {
+            world
+                .patients
+                .get(&w.id)
+                .is_none_or(|p| p.repair_after.is_none_or(|t| t <= hour))
+        })
+        .collect();
     for (k, patient) in waiting.iter().enumerate() {
         let weight = patient
             .cadence
@@ -303,6 +318,7 @@ pub(super) fn pair(world: &mut World, hour: DateTime<Utc>) -> anyhow::Result<()>
         if let Some(p) = world.patients.get_mut(&patient.id) {
             p.student = Some(best.load.student_id);
             p.unpaired_since = None;
+            p.repair_after = None;
         }
         world.tally.pairings += 1;
     }
@@ -348,6 +364,8 @@ pub(super) fn leave(world: &mut World, hour: DateTime<Utc>) -> anyhow::Result<()
         for p in world.patients.values_mut() {
             if p.active() && p.student == Some(id) {
                 p.unpaired_since = Some(at);
+                p.repair_after =
+                    Some(at + Duration::hours(world.rng.gen_range(REPAIR_AFTER_HOURS)));
             }
         }
         world.tally.students_left += 1;
@@ -698,6 +716,7 @@ fn stale_call(
     });
     let (_, result) = submit(world, student, patient_id, &body, at)?;
     world.tally.stale_attempts += 1;
+    world.checked(super::Promise::NoCallAfterDischarge, 1);
     match result {
         Err(AppError::Conflict(_)) => world.tally.stale_refused += 1,
         Ok(_) => world.break_promise(

@@ -116,8 +116,11 @@ pub(crate) mod behaviour {
     pub const HARD_TO_REACH_SHARE: f64 = 0.05;
     /// Share of completed calls with a non-urgent concern.
     pub const CONCERN_RATE: f64 = 0.03;
-    /// Share of students who leave the programme in weeks 2 to 6.
+    /// Share of students who leave the programme in weeks 2 to 6 (at least
+    /// one in a programme of ten students or more). Their patients are paired
+    /// again after 1 to 4 days, once a leader has found someone.
     pub const DROPOUT_SHARE: f64 = 0.03;
+    pub const REPAIR_AFTER_HOURS: std::ops::Range<i64> = 24..96;
     /// Share of patients who withdraw early (discharged by their physician).
     pub const EARLY_WITHDRAWAL_SHARE: f64 = 0.02;
     /// Leaders look at the waiting list at these hours every day.
@@ -150,6 +153,8 @@ pub(crate) struct SimPatient {
     pub student: Option<i64>,
     /// Since when no enabled student has had this patient.
     pub unpaired_since: Option<DateTime<Utc>>,
+    /// A leader pairs them again no sooner than this (after a student left).
+    pub repair_after: Option<DateTime<Utc>>,
     pub booked: Option<DateTime<Utc>>,
     pub any_call: bool,
     pub discharged_at: Option<DateTime<Utc>>,
@@ -247,6 +252,12 @@ impl World {
         .map_err(|e| anyhow::anyhow!("the outbox sender failed: {e}"))?;
         self.tally.emails_sent += report.sent;
         Ok(())
+    }
+
+    /// Counts one patient checked for `promise`, so a report can show no
+    /// promise "held" only because nothing put it to the test.
+    pub fn checked(&mut self, promise: Promise, times: usize) {
+        *self.tally.checks.entry(promise).or_default() += times;
     }
 
     pub fn break_promise(&mut self, patient_id: i64, promise: Promise, detail: String) {

@@ -141,6 +141,8 @@ pub(super) fn check_daily(world: &mut World, today: NaiveDate) -> anyhow::Result
             ids.len(),
             overdue.len(),
         ));
+        world.checked(super::Promise::OverdueAtTheTop, overdue.len());
+        world.checked(super::Promise::OverdueOnTheDashboard, overdue.len());
         for &id in &overdue {
             if !top.contains(&id) {
                 let due = world.patients[&id].due_on(tz);
@@ -174,12 +176,17 @@ pub(super) fn check_daily(world: &mut World, today: NaiveDate) -> anyhow::Result
 
     let waiting: HashSet<i64> = waiting.iter().map(|w| w.id).collect();
     let two_days_ago = now - Duration::days(2);
-    let unseen: Vec<(i64, DateTime<Utc>)> = world
+    let long_unpaired: Vec<(i64, DateTime<Utc>)> = world
         .patients
         .values()
         .filter(|p| p.active())
         .filter_map(|p| p.unpaired_since.map(|since| (p.id, since)))
-        .filter(|(id, since)| *since <= two_days_ago && !waiting.contains(id))
+        .filter(|(_, since)| *since <= two_days_ago)
+        .collect();
+    world.checked(super::Promise::UnpairedOnTheDashboard, long_unpaired.len());
+    let unseen: Vec<(i64, DateTime<Utc>)> = long_unpaired
+        .into_iter()
+        .filter(|(id, _)| !waiting.contains(id))
         .collect();
     for (id, since) in unseen {
         world.break_promise(
@@ -210,6 +217,7 @@ pub(super) fn check_daily(world: &mut World, today: NaiveDate) -> anyhow::Result
         .filter(|p| p.active() && p.discharge_point == today)
         .map(|p| p.id)
         .collect();
+    world.checked(super::Promise::DischargeQueueOnTheDay, reaching.len());
     for id in reaching {
         if !in_queue.contains(&id) {
             world.break_promise(
@@ -275,6 +283,7 @@ pub(super) fn check_concerns_open(world: &mut World) -> anyhow::Result<()> {
         })
         .map_err(anyhow::Error::msg)?;
     let now = world.now();
+    world.checked(super::Promise::ConcernOpenUntilAcknowledged, open.len());
     for (concern, patient) in open {
         let physician = world.patients[&patient].enrolled_by;
         if !listed.contains(&concern) || !by_physician[&physician].contains(&concern) {
@@ -338,6 +347,7 @@ pub(super) fn check_at_end(world: &mut World) -> anyhow::Result<()> {
         .filter(|c| c.urgent)
         .map(|c| (c.id, c.patient_id, c.raised_at))
         .collect();
+    world.checked(Promise::UrgentEmailWithinFiveMinutes, urgent.len());
     for (concern, patient, raised) in urgent {
         let sent = by_concern.remove(&concern).unwrap_or_default();
         if sent.is_empty() {
@@ -370,6 +380,7 @@ pub(super) fn check_at_end(world: &mut World) -> anyhow::Result<()> {
         .read_blocking(|c| Ok(concerns::table.count().get_result(c)?))
         .map_err(anyhow::Error::msg)?;
     world.tally.concerns = concern_count as usize;
+    world.checked(Promise::NoCallAfterDischarge, late_calls.len());
     for (patient, occurred, discharged) in late_calls {
         if discharged.is_some_and(|d| occurred > d) {
             world.break_promise(

@@ -25,6 +25,8 @@ pub(crate) struct Tally {
     pub emails_sent: usize,
     pub urgent_concerns: usize,
     pub concerns: usize,
+    /// Patients checked against each promise.
+    pub checks: std::collections::HashMap<Promise, usize>,
     /// Each morning: (day, overdue follow-ups, paired active patients).
     pub daily_overdue: Vec<(NaiveDate, usize, usize)>,
     /// Each morning, each student: (weighted load, patients, overdue).
@@ -215,10 +217,11 @@ pub(super) fn markdown(world: &World, f: &Figures, elapsed: std::time::Duration)
             .filter(|b| b.promise == promise)
             .map(|b| b.patient_id)
             .collect();
+        let checks = t.checks.get(&promise).copied().unwrap_or(0);
         let verdict = if broken.is_empty() {
-            "held".to_string()
+            format!("held ({checks} checks)")
         } else {
-            format!("**broken for {} patients**", broken.len())
+            format!("**broken for {} patients** ({checks} checks)", broken.len())
         };
         let _ = writeln!(out, "- {}: {verdict}", promise.describe());
     }

@@ -182,7 +182,10 @@ async fn dashboard_page(
         .write(move |c| {
             let today = schedule::local_date(now, tz);
             let rows = workload::workload(c, now, tz)?;
-            let unassigned = crate::pairing::unassigned(c, WAITING_SHOWN)?;
+            let unassigned = (
+                crate::pairing::unassigned(c, WAITING_SHOWN)?,
+                crate::pairing::unassigned_count(c)?,
+            );
             let queue = crate::discharge::queue(c, &who, today)?;
             let concerns_open = open_concerns(c, &who)?;
             let unreachable: Vec<Unreachable> = patients::table
@@ -224,7 +227,12 @@ async fn dashboard_page(
     context.insert("rows", &rows);
     context.insert("students_total", &total);
     context.insert("sort", &sort);
-    context.insert("unassigned", &unassigned);
+    context.insert("unassigned", &unassigned.0);
+    context.insert("waiting_total", &unassigned.1);
+    context.insert(
+        "waiting_more",
+        &(unassigned.1 - unassigned.0.len() as i64).max(0),
+    );
     context.insert("queue", &queue);
     context.insert("concerns", &concerns_open);
     context.insert("unreachable", &unreachable);
