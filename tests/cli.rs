@@ -3,97 +3,15 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_checkin");
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// `checkin` run in `dir` with nothing from the outer environment but PATH.
-fn checkin(dir: &Path, env: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd
-}
-
-fn get(port: u16, path: &str) -> Option<u16> {
-    match ureq::get(&format!("http://127.0.0.1:{port}{path}"))
-        .timeout(Duration::from_secs(5))
-        .call()
-    {
-        Ok(r) => Some(r.status()),
-        Err(ureq::Error::Status(code, _)) => Some(code),
-        Err(_) => None,
-    }
-}
-
-fn wait_until_up(child: &mut Child, port: u16) {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(30) {
-        if get(port, "/healthz") == Some(200) {
-            return;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("checkin exited with {status} before listening");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let _ = child.kill();
-    panic!("checkin did not answer /healthz within 30 s");
-}
-
-fn terminate(child: &mut Child) -> std::process::ExitStatus {
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let start = Instant::now();
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return status;
-        }
-        if start.elapsed() > Duration::from_secs(40) {
-            let _ = child.kill();
-            panic!("checkin did not stop within 40 s of SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Runs and returns (exit success, stdout, stderr).
-fn run(cmd: &mut Command, stdin: &str) -> (bool, String, String) {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn checkin");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write stdin");
-    let out = child.wait_with_output().expect("checkin output");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::process::{
+    api_token, checkin, demo_email, early_patient, free_port, get, no_answer_call, run, Server,
+};
 
 /// The first run: creates data/checkin.db, answers health and readiness,
 /// prints how to make the first admin, and stops cleanly on SIGTERM.
@@ -102,12 +20,13 @@ fn serve_on_sqlite_with_nothing_configured() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let bind = format!("127.0.0.1:{port}");
-    let mut child = checkin(dir.path(), &[("CHECKIN_BIND", &bind)])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
+    let mut server = Server::spawn(
+        checkin(dir.path(), &[("CHECKIN_BIND", &bind)])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+        port,
+    );
+    let stdout = server.child().stdout.take().unwrap();
     // Read everything (not just the first line): a pipe closed early would
     // make the server's later writes fail.
     let first_line = std::thread::spawn(move || {
@@ -116,11 +35,10 @@ fn serve_on_sqlite_with_nothing_configured() {
         for _ in lines {}
         first
     });
-    wait_until_up(&mut child, port);
     assert_eq!(get(port, "/readyz"), Some(200));
     assert!(dir.path().join("data/checkin.db").exists());
     assert!(dir.path().join("data/secret.key").exists());
-    let status = terminate(&mut child);
+    let status = server.terminate();
     assert!(status.success(), "SIGTERM exit: {status}");
     let hint = first_line.join().unwrap();
     assert!(hint.contains("no accounts yet"), "first line: {hint:?}");
@@ -134,22 +52,13 @@ fn serve_on_postgres_from_the_same_binary() {
     let db = common::PgDatabase::create(&admin_url);
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let bind = format!("127.0.0.1:{port}");
-    let env = [
-        ("CHECKIN_BIND", bind.as_str()),
-        ("CHECKIN_DATABASE_URL", db.url.as_str()),
-    ];
+    let env = [("CHECKIN_DATABASE_URL", db.url.as_str())];
     let (ok, out, err) = run(checkin(dir.path(), &env).arg("demo"), "");
     assert!(ok, "demo on PostgreSQL failed: {err}");
     assert!(out.contains("16 patients"), "{out}");
-    let mut child = checkin(dir.path(), &env)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_until_up(&mut child, port);
+    let mut server = Server::start(dir.path(), &env, port);
     assert_eq!(get(port, "/readyz"), Some(200));
-    assert!(terminate(&mut child).success());
+    assert!(server.terminate().success());
     assert!(
         !dir.path().join("data/checkin.db").exists(),
         "PostgreSQL run made a SQLite file"
@@ -438,46 +347,11 @@ fn every_acknowledged_call_survives_kill_9() {
     );
     assert!(ok, "{err}");
     let port = free_port();
-    let bind = format!("127.0.0.1:{port}");
-    let env = [
-        ("CHECKIN_DATABASE_URL", url.as_str()),
-        ("CHECKIN_BIND", bind.as_str()),
-    ];
-    let mut child = checkin(dir.path(), &env)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_until_up(&mut child, port);
-    let base = format!("http://127.0.0.1:{port}");
-    let token: String = ureq::post(&format!("{base}/api/v1/tokens"))
-        .send_json(serde_json::json!({"email": "student1@demo.checkin.test", "password": "checkin-demo-password"}))
-        .unwrap()
-        .into_json::<serde_json::Value>()
-        .unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let checkins: serde_json::Value = ureq::get(&format!("{base}/api/v1/me/checkins"))
-        .set("authorization", &format!("Bearer {token}"))
-        .call()
-        .unwrap()
-        .into_json()
-        .unwrap();
-    let patient = checkins
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| {
-            !c["flags"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|f| f == "final_call" || f == "discharge_due")
-        })
-        .expect("a patient early in the programme")["patient_id"]
-        .as_i64()
-        .unwrap();
+    let env = [("CHECKIN_DATABASE_URL", url.as_str())];
+    let mut server = Server::start(dir.path(), &env, port);
+    let base = server.base();
+    let token = api_token(&base, &demo_email("student1"), checkin::demo::DEMO_PASSWORD);
+    let patient = early_patient(&base, &token);
     let acknowledged = Arc::new(Mutex::new(Vec::<i64>::new()));
     let stop = Arc::new(AtomicBool::new(false));
     let writer = {
@@ -488,7 +362,6 @@ fn every_acknowledged_call_survives_kill_9() {
             token.clone(),
         );
         std::thread::spawn(move || {
-            let next = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
             for i in 0..5000 {
                 if stop.load(Ordering::SeqCst) {
                     break;
@@ -497,7 +370,7 @@ fn every_acknowledged_call_survives_kill_9() {
                     .set("authorization", &format!("Bearer {token}"))
                     .set("idempotency-key", &format!("kill-{i}"))
                     .timeout(Duration::from_secs(5))
-                    .send_json(serde_json::json!({"mode": "phone", "outcome": "no_answer", "duration_minutes": 1, "next_call_at": next}));
+                    .send_json(no_answer_call());
                 match reply {
                     Ok(r) if r.status() == 201 => {
                         let id = r.into_json::<serde_json::Value>().unwrap()["id"]
@@ -519,8 +392,7 @@ fn every_acknowledged_call_survives_kill_9() {
     while acknowledged.lock().unwrap().len() < 50 && started.elapsed() < Duration::from_secs(30) {
         std::thread::sleep(Duration::from_millis(20));
     }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    server.kill(); // SIGKILL
     stop.store(true, Ordering::SeqCst);
     writer.join().unwrap();
     let acknowledged = acknowledged.lock().unwrap().clone();
@@ -530,14 +402,9 @@ fn every_acknowledged_call_survives_kill_9() {
         acknowledged.len()
     );
     // Restart: the service comes back on the same files.
-    let mut child = checkin(dir.path(), &env)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_until_up(&mut child, port);
+    let mut server = Server::start(dir.path(), &env, port);
     assert_eq!(get(port, "/readyz"), Some(200));
-    assert!(terminate(&mut child).success());
+    assert!(server.terminate().success());
     let db = checkin::db::Db::connect(&url, 1).unwrap();
     let (missing, integrity) = db
         .read_blocking(|c| {
