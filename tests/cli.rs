@@ -3,97 +3,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_checkin");
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// `checkin` run in `dir` with nothing from the outer environment but PATH.
-fn checkin(dir: &Path, env: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd
-}
-
-fn get(port: u16, path: &str) -> Option<u16> {
-    match ureq::get(&format!("http://127.0.0.1:{port}{path}"))
-        .timeout(Duration::from_secs(5))
-        .call()
-    {
-        Ok(r) => Some(r.status()),
-        Err(ureq::Error::Status(code, _)) => Some(code),
-        Err(_) => None,
-    }
-}
-
-fn wait_until_up(child: &mut Child, port: u16) {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(30) {
-        if get(port, "/healthz") == Some(200) {
-            return;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("checkin exited with {status} before listening");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let _ = child.kill();
-    panic!("checkin did not answer /healthz within 30 s");
-}
-
-fn terminate(child: &mut Child) -> std::process::ExitStatus {
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let start = Instant::now();
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return status;
-        }
-        if start.elapsed() > Duration::from_secs(40) {
-            let _ = child.kill();
-            panic!("checkin did not stop within 40 s of SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Runs and returns (exit success, stdout, stderr).
-fn run(cmd: &mut Command, stdin: &str) -> (bool, String, String) {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn checkin");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write stdin");
-    let out = child.wait_with_output().expect("checkin output");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::process::{api_token, checkin, free_port, get, run, terminate, wait_until_up};
 
 /// The first run: creates data/checkin.db, answers health and readiness,
 /// prints how to make the first admin, and stops cleanly on SIGTERM.
@@ -215,7 +130,7 @@ fn mistakes_get_one_clear_line_and_a_failure_exit() {
         dir.path(),
         &["CHECKIN_TIMEZONE"],
     );
-    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let taken_bind = taken.local_addr().unwrap().to_string();
     assert_one_clear_line(
         &["serve"],
@@ -450,14 +365,7 @@ fn every_acknowledged_call_survives_kill_9() {
         .unwrap();
     wait_until_up(&mut child, port);
     let base = format!("http://127.0.0.1:{port}");
-    let token: String = ureq::post(&format!("{base}/api/v1/tokens"))
-        .send_json(serde_json::json!({"email": "student1@demo.checkin.test", "password": "checkin-demo-password"}))
-        .unwrap()
-        .into_json::<serde_json::Value>()
-        .unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = api_token(&base, "student1@demo.checkin.test", "checkin-demo-password");
     let checkins: serde_json::Value = ureq::get(&format!("{base}/api/v1/me/checkins"))
         .set("authorization", &format!("Bearer {token}"))
         .call()

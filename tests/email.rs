@@ -149,11 +149,7 @@ async fn every_email_reaches_its_people_without_clinical_detail(app: TestApp) {
 }
 
 async fn a_server_that_is_down_is_retried_until_it_is_back(app: TestApp) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::process::free_port();
     let admin = app.actor("admin@example.org", &[Role::Admin]).await;
     app.api_send(
         &admin,

@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::sync::Arc;
 
 use actix_web::http::StatusCode;
@@ -495,11 +497,7 @@ pub struct SmtpServer {
 
 impl SmtpServer {
     pub fn start(test: &str) -> Option<SmtpServer> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
-        Self::start_on(test, port)
+        Self::start_on(test, process::free_port())
     }
 
     pub fn start_on(test: &str, port: u16) -> Option<SmtpServer> {
