@@ -123,7 +123,8 @@ pub(crate) mod behaviour {
     pub const REPAIR_AFTER_HOURS: std::ops::Range<i64> = 24..96;
     /// Share of patients who withdraw early (discharged by their physician).
     pub const EARLY_WITHDRAWAL_SHARE: f64 = 0.02;
-    /// Leaders look at the waiting list at these hours every day.
+    /// Leaders look at the waiting list at these hours every day (the
+    /// report says 10:00 and 18:00).
     pub const PAIRING_HOURS: [u32; 2] = [10, 18];
     /// Leaders discharge from the queue at this hour, the day after the
     /// discharge point (so final calls on the day itself can be logged).
@@ -339,6 +340,7 @@ fn step(world: &mut World, hour: DateTime<Utc>) -> anyhow::Result<()> {
     let local = hour.with_timezone(&tz);
     let today = local.date_naive();
     // The worker: jobs, then the outbox.
+    let t = Instant::now();
     if world.faults.skip_jobs_on_day != Some(world.day_index(today)) {
         crate::jobs::run_due(&world.state, &world.holder)
             .map_err(|e| anyhow::anyhow!("the background jobs failed: {e}"))?;
@@ -346,10 +348,14 @@ fn step(world: &mut World, hour: DateTime<Utc>) -> anyhow::Result<()> {
     world.clock.set(hour + Duration::seconds(5));
     world.drain_outbox()?;
     world.clock.set(hour);
+    world.tally.time("background work", t);
+    let t = Instant::now();
     if local.hour() == behaviour::CHECK_HOUR {
         promises::check_daily(world, today)?;
     }
     promises::check_concerns_open(world)?;
+    world.tally.time("checks", t);
+    let t = Instant::now();
     actors::leave(world, hour)?;
     actors::enrol(world, hour)?;
     if behaviour::PAIRING_HOURS.contains(&local.hour()) {
@@ -360,7 +366,10 @@ fn step(world: &mut World, hour: DateTime<Utc>) -> anyhow::Result<()> {
     }
     actors::withdraw(world, hour)?;
     actors::acknowledge(world, hour)?;
+    world.tally.time("physicians and leaders", t);
+    let t = Instant::now();
     actors::call(world, hour, local.hour())?;
+    world.tally.time("students' calls", t);
     Ok(())
 }
 

@@ -27,10 +27,18 @@ pub(crate) struct Tally {
     pub concerns: usize,
     /// Patients checked against each promise.
     pub checks: std::collections::HashMap<Promise, usize>,
+    /// Where the run's time went, by phase.
+    pub seconds: BTreeMap<&'static str, f64>,
     /// Each morning: (day, overdue follow-ups, paired active patients).
     pub daily_overdue: Vec<(NaiveDate, usize, usize)>,
     /// Each morning, each student: (weighted load, patients, overdue).
     pub load_samples: Vec<(f64, usize, usize)>,
+}
+
+impl Tally {
+    pub fn time(&mut self, phase: &'static str, since: std::time::Instant) {
+        *self.seconds.entry(phase).or_default() += since.elapsed().as_secs_f64();
+    }
 }
 
 /// One programme week (Monday to Sunday).
@@ -298,10 +306,16 @@ pub(super) fn markdown(world: &World, f: &Figures, elapsed: std::time::Duration)
             );
         }
     }
+    let phases: Vec<String> = t
+        .seconds
+        .iter()
+        .map(|(phase, s)| format!("{phase} {s:.1} s"))
+        .collect();
+    let _ = writeln!(out, "\nRun time by phase: {}.", phases.join(", "));
     let _ = writeln!(
         out,
         "\nHow the simulated people behave: physicians enrol on weekdays 9:00–16:00 over the first {ENROLMENT_WEEKS} weeks; \
-         leaders pair at {PAIRING_HOURS:?} h (over capacity only when nobody has room), discharge the day after the point, \
+         leaders pair at 10:00 and 18:00 (over capacity only when nobody has room), discharge the day after the point, \
          acknowledge urgent concerns within {URGENT_ACK_MAX_HOURS} hours; a student calls every day but one day off a week, \
          between 16:00 and 21:00, up to {CALLS_PER_SITTING} calls a sitting, reaches a patient {:.0} % of the time (hard-to-reach patients {:.0} %), \
          and tries again the next day after a missed call. The app is checked each day at {CHECK_HOUR}:00 and concerns every hour.",
