@@ -157,6 +157,16 @@ async fn the_form_comes_back_with_messages_and_the_values_kept(app: TestApp) {
     );
     assert!(reply.body.contains("family_name-error"));
     assert!(reply.body.contains("phone-error"));
+    assert!(
+        reply.body.contains(
+            r#"<input id="phone" aria-invalid="true" aria-describedby="phone-error" name="phone""#
+        ),
+        "a screen reader reads the error with the field"
+    );
+    assert!(
+        !reply.body.contains(r#"id="given_name" aria-invalid"#),
+        "a good field is not marked"
+    );
     assert!(reply.body.contains("interest_confirmed-error"));
     assert_eq!(app.count("patients").await, 0);
 
