@@ -166,3 +166,33 @@ fn no_body_makes_a_500() {
         }
     });
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Every parser of what people type: any text gives a value or an
+    /// error with a message, never a panic; a value reads back the same way.
+    #[test]
+    fn the_domain_parsers_never_panic(text in any::<String>(), near in "[ +()0-9a-zA-Z@._-]{0,24}") {
+        use checkin::domain::{language::Language, people::{Email, PersonName}, phone::Phone};
+        for input in [text.as_str(), near.as_str()] {
+            if let Ok(phone) = Phone::parse(input) {
+                prop_assert!(phone.as_str().starts_with('+'));
+                prop_assert_eq!(Phone::parse(phone.as_str()).map(|p| p.as_str().to_string()).ok(), Some(phone.as_str().to_string()));
+            } else if let Err(e) = Phone::parse(input) {
+                prop_assert!(!e.to_string().is_empty());
+            }
+            if let Ok(name) = PersonName::parse(input) {
+                prop_assert_eq!(PersonName::parse(name.as_str()).map(|n| n.as_str().to_string()).ok(), Some(name.as_str().to_string()));
+            }
+            if let Ok(email) = Email::parse(input) {
+                prop_assert!(email.as_str().contains('@'));
+            }
+            let _ = Language::parse(input);
+            let _ = Language::parse_list(input);
+            let _ = checkin::calls::parse_instant(input, chrono_tz::America::New_York);
+            let _ = input.parse::<checkin::domain::Outcome>();
+            let _ = input.parse::<checkin::domain::Cadence>();
+        }
+    }
+}
