@@ -190,6 +190,13 @@ async fn the_form_comes_back_with_messages_and_the_values_kept(app: TestApp) {
         page.body.contains("2027-01-24"),
         "the discharge point is shown"
     );
+    assert!(
+        page.body
+            .contains("Enrolled. The student leaders will pair Rosa"),
+        "the physician is told it worked and what happens next"
+    );
+    let later = app.page(&doc, location.split('?').next().unwrap()).await;
+    assert!(!later.body.contains("Enrolled. The student leaders"));
     assert_eq!(app.count("enrolment_reasons").await, 2);
     assert_eq!(
         app.count("patients WHERE contact_mode = 'video' AND interpreter_needed")

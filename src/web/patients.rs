@@ -274,11 +274,17 @@ pub async fn get_patient(
     }
 }
 
+#[derive(serde::Deserialize)]
+struct PatientQuery {
+    enrolled: Option<String>,
+}
+
 #[get("/patients/{id}")]
 async fn patient_page(
     user: Page,
     state: web::Data<AppState>,
     id: web::Path<i64>,
+    query: web::Query<PatientQuery>,
 ) -> Result<HttpResponse, PageError> {
     let Some(detail) = load_for(&state, &user, id.into_inner()).await? else {
         return Err(AppError::NotFound.into());
@@ -288,5 +294,6 @@ async fn patient_page(
     context.insert("calls", &detail.calls);
     context.insert("history", &detail.history);
     context.insert("notes_visible", &detail.notes_visible);
+    context.insert("just_enrolled", &query.enrolled.is_some());
     Ok(render("patient.html", &context)?)
 }
