@@ -109,10 +109,12 @@ async fn the_whole_journey_from_enrolment_to_an_overdue_follow_up(app: TestApp) 
     assert_eq!(list[0]["given_name"], "Rosa");
     assert!(
         list[0].get("family_name").is_none(),
-        "check-ins carry first names only"
+        "check-ins carry first names and an initial only"
     );
+    assert_eq!(list[0]["family_initial"], "Q");
     let page = app.page(&p.student, "/checkins").await;
-    assert!(page.body.contains("Rosa"));
+    assert!(page.body.contains("Rosa Q."));
+    assert!(!page.body.contains("Quintanilla"));
     let call_page = app
         .page(&p.student, &format!("/patients/{}/call", p.patient))
         .await;

@@ -35,6 +35,8 @@ pub fn api_routes(cfg: &mut web::ServiceConfig) {
 pub struct Checkin {
     pub patient_id: i64,
     pub given_name: String,
+    /// The family name's first letter, to tell two patients of one name apart.
+    pub family_initial: String,
     pub preferred_language: String,
     pub interpreter_needed: bool,
     pub next_call_at: Option<DateTime<Utc>>,
@@ -73,6 +75,7 @@ pub fn checkins_of(
             let row = Checkin {
                 patient_id: p.id,
                 given_name: p.given_name,
+                family_initial: p.family_name.chars().take(1).collect(),
                 preferred_language: p.preferred_language,
                 interpreter_needed: p.interpreter_needed,
                 next_call_at: next,
