@@ -500,7 +500,7 @@ async fn physician_enrols_a_patient(driver: &ChromeDriver, server: &Server) -> i
     b.click("form[action='/enrol'] button[type=submit]").await;
 
     b.see("h1", "Marisol Quintanilla").await;
-    let facts = b.see("dl.facts", "+12155550142").await;
+    let facts = b.see("dl.facts", "(215) 555-0142").await;
     let facts = facts.text().await.expect("text");
     for shown in [
         "active",
@@ -603,7 +603,7 @@ async fn student_logs_the_first_call_on_a_phone(
     b.click("nav a[href='/checkins']").await;
     b.click(&entry).await;
     b.see("h1", "Marisol Quintanilla").await;
-    b.see("a.call-link", "Call +12155550142").await;
+    b.see("a.call-link", "Call (215) 555-0142").await;
     b.fits_the_width().await;
     b.shoot_screen("student-call").await;
 

@@ -29,6 +29,7 @@ const SENTINELS: &[&str] = &[
     "Xanthippe",
     "Quizzlewick",
     "+12155550199",
+    "555-0199",
     "sentinel-password-9f8e7d",
     "sentinel.person@example.org",
     "secret-note-4c3b2a",

@@ -42,6 +42,19 @@ impl Phone {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// How people read it: a US number as (215) 555-0123, any other in
+    /// international form (+52 55 1234 5678). Text that is not a number is
+    /// returned as it is.
+    pub fn for_people(e164: &str) -> String {
+        match phonenumber::parse(None, e164) {
+            Ok(number) if number.code().value() == 1 => {
+                number.format().mode(Mode::National).to_string()
+            }
+            Ok(number) => number.format().mode(Mode::International).to_string(),
+            Err(_) => e164.to_string(),
+        }
+    }
 }
 
 impl TryFrom<String> for Phone {
@@ -66,6 +79,13 @@ impl fmt::Display for Phone {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_are_shown_the_way_people_write_them() {
+        assert_eq!(Phone::for_people("+12155550123"), "(215) 555-0123");
+        assert_eq!(Phone::for_people("+525512345678"), "+52 55 1234 5678");
+        assert_eq!(Phone::for_people("not a number"), "not a number");
+    }
 
     #[test]
     fn us_numbers_are_accepted_as_written_locally() {

@@ -178,6 +178,15 @@ pub fn load_templates() -> Result<&'static Tera, tera::Error> {
     let mut tera = Tera::default();
     tera.autoescape_on(vec![".html"]);
     tera.register_filter("local", local_time);
+    tera.register_filter(
+        "phone",
+        |value: &tera::Value, _: &std::collections::HashMap<String, tera::Value>| {
+            Ok(match value.as_str() {
+                Some(e164) => tera::Value::String(crate::domain::phone::Phone::for_people(e164)),
+                None => value.clone(),
+            })
+        },
+    );
     tera.add_raw_templates(
         TEMPLATES
             .iter()
