@@ -121,6 +121,11 @@ async fn the_whole_journey_from_enrolment_to_an_overdue_follow_up(app: TestApp) 
     assert_eq!(call_page.status, StatusCode::OK, "{}", call_page.body);
     assert!(call_page.body.contains("tel:+12155550123"));
     assert!(
+        call_page.body.contains(r##"href="#log-call""##)
+            && call_page.body.contains(r#"id="log-call""#),
+        "on a phone a link jumps past the protocol to the form"
+    );
+    assert!(
         call_page.body.contains("interpreter line"),
         "the student does not speak Spanish"
     );
