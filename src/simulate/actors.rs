@@ -349,7 +349,9 @@ pub(super) fn leave(world: &mut World, hour: DateTime<Utc>) -> anyhow::Result<()
                         users::updated_at.eq(at.naive_utc()),
                     ))
                     .execute(c)?;
+                // What the admin's account page does on disabling.
                 crate::db::sessions::delete_sessions_of(c, id)?;
+                crate::db::sessions::revoke_tokens_of(c, id, at.naive_utc())?;
                 crate::audit::record(
                     c,
                     &admin.audit("user.disabled", "user", Some(id), None),
