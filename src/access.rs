@@ -34,13 +34,13 @@ pub fn can_see_patient(conn: &mut DbConn, user: &Principal, patient_id: i64) -> 
 
 /// Is the patient assigned to this student now (an active assignment)?
 pub fn is_assigned_now(conn: &mut DbConn, student_id: i64, patient_id: i64) -> QueryResult<bool> {
-    diesel::select(exists(
+    crate::native!(conn, |c| diesel::select(exists(
         assignments::table
             .filter(assignments::patient_id.eq(patient_id))
             .filter(assignments::student_id.eq(student_id))
             .filter(assignments::ended_at.is_null()),
     ))
-    .get_result(conn)
+    .get_result(c))
 }
 
 /// May this user see a patient's call notes? Students who call them, the

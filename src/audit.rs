@@ -14,7 +14,8 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::db::schema::{audit_chain_head, audit_log};
-use crate::db::DbConn;
+use crate::db::{Db, DbConn};
+use crate::error::AppError;
 
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -100,8 +101,8 @@ fn head_for_update(conn: &mut DbConn) -> QueryResult<String> {
         .find(1)
         .select(audit_chain_head::last_hash);
     match conn {
-        DbConn::Pg(c) => query.for_update().first(c),
-        DbConn::Sqlite(c) => query.first(c),
+        DbConn::Pg(c) => query.for_update().get_result(c),
+        DbConn::Sqlite(c) => query.get_result(c),
     }
 }
 
@@ -119,24 +120,46 @@ pub fn record(conn: &mut DbConn, entry: &AuditEntry, now: NaiveDateTime) -> Quer
         &entry.request_id,
         &entry.address,
     );
-    diesel::insert_into(audit_log::table)
-        .values(&NewAuditRow {
-            occurred_at: now,
-            user_id: entry.user_id,
-            action: entry.action,
-            record_type: entry.record_type,
-            record_id: entry.record_id,
-            patient_id: entry.patient_id,
-            request_id: &entry.request_id,
-            address: &entry.address,
-            prev_hash: &prev_hash,
-            hash: &hash,
-        })
-        .execute(conn)?;
-    diesel::update(audit_chain_head::table.find(1))
+    let row = NewAuditRow {
+        occurred_at: now,
+        user_id: entry.user_id,
+        action: entry.action,
+        record_type: entry.record_type,
+        record_id: entry.record_id,
+        patient_id: entry.patient_id,
+        request_id: &entry.request_id,
+        address: &entry.address,
+        prev_hash: &prev_hash,
+        hash: &hash,
+    };
+    crate::native!(conn, |c| diesel::insert_into(audit_log::table)
+        .values(&row)
+        .execute(c))?;
+    crate::native!(conn, |c| diesel::update(audit_chain_head::table.find(1))
         .set(audit_chain_head::last_hash.eq(&hash))
-        .execute(conn)?;
+        .execute(c))?;
     Ok(())
+}
+
+/// Reads with `f`, then records the entry it returns (if any) in its own
+/// small write; what was read is handed back only once that row is
+/// committed, so nothing is shown unrecorded. For pages and API reads that
+/// change nothing else.
+///
+/// Reading outside the write transaction matters: the dashboard takes a few
+/// hundred milliseconds on a large programme, and inside a write it held up
+/// every call being logged behind it (SQLite has one writer; on PostgreSQL
+/// the chain head's row lock did the same).
+pub async fn read_recorded<F, R>(db: &Db, now: NaiveDateTime, f: F) -> Result<R, AppError>
+where
+    F: FnOnce(&mut DbConn) -> Result<(R, Option<AuditEntry>), AppError> + Send + 'static,
+    R: Send + 'static,
+{
+    let (value, entry) = db.read(f).await?;
+    if let Some(entry) = entry {
+        db.write(move |c| Ok(record(c, &entry, now)?)).await?;
+    }
+    Ok(value)
 }
 
 /// Where the chain breaks.
@@ -194,7 +217,7 @@ pub fn verify(conn: &mut DbConn) -> QueryResult<Result<u64, BrokenChain>> {
     let head: String = audit_chain_head::table
         .find(1)
         .select(audit_chain_head::last_hash)
-        .first(conn)?;
+        .get_result(conn)?;
     if head != prev {
         return Ok(Err(BrokenChain::TailMissing { last_id: after }));
     }

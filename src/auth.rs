@@ -53,6 +53,41 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     }
 }
 
+/// Runs `f` (hashing or checking a password) on the one thread kept for it,
+/// and waits for its answer without holding up the server's workers.
+///
+/// Each argon2 run takes 19 MiB. glibc keeps freed memory of that size in the
+/// arena of the thread that used it, so hashing on whichever blocking thread
+/// was free left up to 19 MiB behind in each of them: the server grew past
+/// 140 MB after 80 sign-ins (docs/PERFORMANCE.md). On one thread it is one
+/// block, reused. Sign-ins queue behind each other, at tens per second.
+pub async fn on_password_thread<F, R>(f: F) -> R
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    type Work = Box<dyn FnOnce() + Send>;
+    static QUEUE: std::sync::OnceLock<std::sync::mpsc::Sender<Work>> = std::sync::OnceLock::new();
+    let queue = QUEUE.get_or_init(|| {
+        let (queue, work) = std::sync::mpsc::channel::<Work>();
+        std::thread::Builder::new()
+            .name("passwords".into())
+            .spawn(move || work.into_iter().for_each(|f| f()))
+            .expect("the OS starts a thread");
+        queue
+    });
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let work: Work = Box::new(move || {
+        let _ = reply.send(f());
+    });
+    queue
+        .send(work)
+        .expect("the password thread runs as long as the process");
+    answer
+        .await
+        .expect("password hashing does not panic with valid parameters")
+}
+
 /// `bytes` random bytes from the OS, URL-safe hex (so 32 bytes = 256 bits).
 pub fn random_token(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];

@@ -168,7 +168,7 @@ type CallRow = (
 
 /// One call with its sections and resources.
 pub fn load(conn: &mut DbConn, call_id: i64) -> QueryResult<LoggedCall> {
-    let r: CallRow = calls::table
+    let r: CallRow = crate::native!(conn, |c| calls::table
         .find(call_id)
         .select((
             calls::id,
@@ -185,17 +185,17 @@ pub fn load(conn: &mut DbConn, call_id: i64) -> QueryResult<LoggedCall> {
             calls::next_call_at,
             calls::flagged_for_debrief,
         ))
-        .first(conn)?;
-    let sections = call_sections::table
+        .get_result(c))?;
+    let sections = crate::native!(conn, |c| call_sections::table
         .filter(call_sections::call_id.eq(call_id))
         .select(call_sections::section_id)
         .order(call_sections::section_id)
-        .load(conn)?;
-    let resources = call_resources::table
+        .load(c))?;
+    let resources = crate::native!(conn, |c| call_resources::table
         .filter(call_resources::call_id.eq(call_id))
         .select(call_resources::resource_id)
         .order(call_resources::resource_id)
-        .load(conn)?;
+        .load(c))?;
     Ok(LoggedCall {
         id: r.0,
         patient_id: r.1,
@@ -228,12 +228,12 @@ fn was_assigned(conn: &mut DbConn, student_id: i64, patient_id: i64) -> QueryRes
 
 /// The call this student already logged with this key, if any.
 pub fn find_by_key(conn: &mut DbConn, student_id: i64, key: &str) -> QueryResult<Option<i64>> {
-    calls::table
+    crate::native!(conn, |c| calls::table
         .filter(calls::student_id.eq(student_id))
         .filter(calls::idempotency_key.eq(key))
         .select(calls::id)
-        .first(conn)
-        .optional()
+        .get_result(c))
+    .optional()
 }
 
 /// Everything `log` needs besides the input.
@@ -315,11 +315,12 @@ pub fn log(
     }
     check_schedule(&patient, input, ctx.tz)?;
     let now = ctx.now.naive_utc();
-    let assignment_id: Option<i64> = crate::db::schema::assignments::table
-        .filter(crate::db::schema::assignments::patient_id.eq(patient_id))
-        .filter(crate::db::schema::assignments::ended_at.is_null())
-        .select(crate::db::schema::assignments::id)
-        .first(conn)
+    let assignment_id: Option<i64> =
+        crate::native!(conn, |c| crate::db::schema::assignments::table
+            .filter(crate::db::schema::assignments::patient_id.eq(patient_id))
+            .filter(crate::db::schema::assignments::ended_at.is_null())
+            .select(crate::db::schema::assignments::id)
+            .get_result(c))
         .optional()?;
     ensure_protocol_version(conn, ctx.protocol, now)?;
     let call_id = crate::insert_returning_id!(
@@ -414,7 +415,7 @@ fn update_follow_up(
     } else {
         patient.failed_attempts + 1
     };
-    diesel::update(patients::table.find(patient.id))
+    crate::native!(conn, |c| diesel::update(patients::table.find(patient.id))
         .set((
             patients::last_call_at.eq(Some(occurred)),
             patients::last_call_outcome.eq(Some(input.outcome.as_str())),
@@ -422,7 +423,7 @@ fn update_follow_up(
             patients::failed_attempts.eq(failed),
             patients::updated_at.eq(now),
         ))
-        .execute(conn)?;
+        .execute(c))?;
     Ok(())
 }
 
@@ -432,10 +433,10 @@ fn ensure_protocol_version(
     protocol: &Protocol,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    let known: i64 = protocol_versions::table
+    let known: i64 = crate::native!(conn, |c| protocol_versions::table
         .filter(protocol_versions::version.eq(&protocol.version))
         .count()
-        .get_result(conn)?;
+        .get_result(c))?;
     if known == 0 {
         diesel::insert_into(protocol_versions::table)
             .values((
@@ -509,7 +510,7 @@ fn send_urgent_alerts(
         .find(patient.enrolled_by)
         .filter(users::disabled_at.is_null())
         .select((users::id, users::email, users::given_name))
-        .first(conn)
+        .get_result(conn)
         .optional()?;
     if let Some(p) = physician {
         if !recipients.iter().any(|r| r.0 == p.0) {
@@ -578,7 +579,7 @@ pub fn correct(
     let created: NaiveDateTime = calls::table
         .find(call_id)
         .select(calls::created_at)
-        .first(conn)?;
+        .get_result(conn)?;
     if ctx.now.naive_utc() - created > CORRECTION_WINDOW {
         return Err(AppError::Conflict(
             "a call can be corrected only within 24 hours of logging it".into(),
@@ -643,7 +644,7 @@ pub fn correct(
     let existing: Option<(i64, String)> = concerns::table
         .filter(concerns::call_id.eq(call_id))
         .select((concerns::id, concerns::level))
-        .first(conn)
+        .get_result(conn)
         .optional()?;
     match existing {
         None if input.concern != ConcernLevel::None => {

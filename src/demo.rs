@@ -149,7 +149,9 @@ pub fn load(
                 .filter(users::email.like(format!("%@{DEMO_DOMAIN}")))
                 .count()
                 .get_result(c)?;
-            let max: Option<i64> = users::table.select(diesel::dsl::max(users::id)).first(c)?;
+            let max: Option<i64> = users::table
+                .select(diesel::dsl::max(users::id))
+                .get_result(c)?;
             Ok((p, d, max.unwrap_or(0) + 1))
         })
         .map_err(anyhow::Error::msg)?;

@@ -85,7 +85,7 @@ pub fn discharge(
         .find(patient.enrolled_by)
         .filter(users::disabled_at.is_null())
         .select((users::email, users::given_name))
-        .first(c)
+        .get_result(c)
         .optional()?;
     if let Some((email, given_name)) = physician {
         let mut context = tera::Context::new();

@@ -137,7 +137,7 @@ pub fn find_duplicate(conn: &mut DbConn, input: &EnrolmentInput) -> QueryResult<
         .filter(lower(patients::given_name).eq(input.given_name.as_str().to_lowercase()))
         .filter(lower(patients::family_name).eq(input.family_name.as_str().to_lowercase()))
         .select(patients::id)
-        .first::<i64>(conn)
+        .get_result::<i64>(conn)
         .optional()?;
     if same_person.is_some() {
         return Ok(same_person);
@@ -147,7 +147,7 @@ pub fn find_duplicate(conn: &mut DbConn, input: &EnrolmentInput) -> QueryResult<
             .filter(patients::status.eq(PatientStatus::Active.as_str()))
             .filter(patients::clinic_record_number.eq(record))
             .select(patients::id)
-            .first::<i64>(conn)
+            .get_result::<i64>(conn)
             .optional(),
         None => Ok(None),
     }

@@ -178,7 +178,7 @@ fn language_and_cadence(conn: &mut DbConn, patient_id: i64) -> Result<(String, C
     let (language, cadence): (String, String) = patients::table
         .find(patient_id)
         .select((patients::preferred_language, patients::cadence))
-        .first(conn)?;
+        .get_result(conn)?;
     let cadence = cadence
         .parse::<Cadence>()
         .map_err(|_| AppError::internal("a patient's cadence is not a cadence"))?;
@@ -246,7 +246,7 @@ pub fn assign(
     let status: String = patients::table
         .find(patient_id)
         .select(patients::status)
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .ok_or(AppError::NotFound)?;
     if status != PatientStatus::Active.as_str() {
@@ -266,7 +266,7 @@ pub fn assign(
         .filter(assignments::patient_id.eq(patient_id))
         .filter(assignments::ended_at.is_null())
         .select((assignments::id, assignments::student_id))
-        .first(conn)
+        .get_result(conn)
         .optional()?;
     if let Some((_, student)) = current {
         if student == request.student_id {
@@ -356,7 +356,7 @@ pub fn unassign(
         .filter(assignments::patient_id.eq(patient_id))
         .filter(assignments::ended_at.is_null())
         .select(assignments::id)
-        .first(conn)
+        .get_result(conn)
         .optional()?;
     let Some(id) = current else {
         return Err(AppError::Conflict(

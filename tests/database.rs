@@ -191,6 +191,122 @@ async fn thirty_two_concurrent_writers_all_succeed(app: TestApp) {
     assert_eq!(count, 32);
 }
 
+/// On SQLite, writes queued together share one commit (src/db/writer.rs).
+/// Each must still be all-or-nothing on its own: 64 writes queue up behind a
+/// slow one; each writes a user, and every third then fails. The failed ones
+/// leave nothing and answer their own error; the rest are all kept.
+async fn writes_sharing_a_commit_stay_all_or_nothing(app: TestApp) {
+    let now = app.clock_now().naive_utc();
+    let slow = {
+        let db = app.state.db.clone();
+        std::thread::spawn(move || {
+            db.write_blocking(|_| {
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                Ok(())
+            })
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let writes = (0..64).map(|i| {
+        let db = app.state.db.clone();
+        async move {
+            db.write(move |c| {
+                let email = format!("batch{i}@example.org");
+                let new = NewUser {
+                    id: None,
+                    email: &email,
+                    given_name: "Batch",
+                    family_name: "",
+                    password_hash: None,
+                    capacity: 4,
+                    created_at: now,
+                    updated_at: now,
+                };
+                checkin::db::users::create(c, &new, &[Role::Student], &["es".into()])?;
+                if i % 3 == 0 {
+                    return Err(AppError::Conflict(format!("write {i} changed its mind")));
+                }
+                Ok(i)
+            })
+            .await
+        }
+    });
+    let results = futures_join_all(writes).await;
+    slow.join().unwrap().unwrap();
+    for (i, r) in results.iter().enumerate() {
+        match r {
+            Ok(n) => assert!(i % 3 != 0 && *n == i, "write {i}: {r:?}"),
+            Err(AppError::Conflict(m)) => {
+                assert!(i % 3 == 0 && *m == format!("write {i} changed its mind"))
+            }
+            Err(e) => panic!("write {i}: {e:?}"),
+        }
+    }
+    let (emails, roles, languages) = app
+        .state
+        .db
+        .read(|c| {
+            Ok((
+                users::table
+                    .select(users::email)
+                    .order(users::email)
+                    .load::<String>(c)?,
+                user_roles::table.count().get_result::<i64>(c)?,
+                user_languages::table.count().get_result::<i64>(c)?,
+            ))
+        })
+        .await
+        .unwrap();
+    let mut kept: Vec<String> = (0..64)
+        .filter(|i| i % 3 != 0)
+        .map(|i| format!("batch{i}@example.org"))
+        .collect();
+    kept.sort();
+    assert_eq!(emails, kept);
+    assert_eq!((roles, languages), (42, 42));
+}
+
+/// A write that panics is answered (503), keeps nothing, and the writes
+/// after it work.
+async fn a_write_that_panics_is_answered_and_the_next_write_works(app: TestApp) {
+    let now = app.clock_now().naive_utc();
+    let create = move |c: &mut checkin::db::DbConn, email: &str| {
+        let new = NewUser {
+            id: None,
+            email,
+            given_name: "Panic",
+            family_name: "",
+            password_hash: None,
+            capacity: 4,
+            created_at: now,
+            updated_at: now,
+        };
+        checkin::db::users::create(c, &new, &[Role::Student], &[])
+    };
+    let result: Result<(), AppError> = app
+        .state
+        .db
+        .write(move |c| {
+            create(c, "panics@example.org")?;
+            panic!("a bug in a handler");
+        })
+        .await;
+    assert!(result.is_err(), "{result:?}");
+    let after = app
+        .state
+        .db
+        .write(move |c| Ok(create(c, "after@example.org")?))
+        .await;
+    assert!(after.is_ok(), "{after:?}");
+    let emails = app
+        .state
+        .db
+        .read(|c| Ok(users::table.select(users::email).load::<String>(c)?))
+        .await
+        .unwrap();
+    assert_eq!(emails, vec!["after@example.org".to_string()]);
+}
+
 async fn futures_join_all<F: std::future::Future + 'static>(
     futures: impl Iterator<Item = F>,
 ) -> Vec<F::Output>
@@ -352,6 +468,8 @@ on_both_backends!(
     the_database_enforces_its_rules,
     a_failed_write_leaves_nothing_behind,
     thirty_two_concurrent_writers_all_succeed,
+    writes_sharing_a_commit_stay_all_or_nothing,
+    a_write_that_panics_is_answered_and_the_next_write_works,
     the_default_demo_shows_every_stage_of_the_programme,
     a_large_demo_has_exactly_the_calls_asked_for,
 );

@@ -6,15 +6,23 @@
 //! with `BEGIN IMMEDIATE` while holding an in-process lock, so writers queue in
 //! the process instead of backing off inside SQLite (see STYLE.md for the
 //! numbers). Blocking database work runs on the blocking thread pool.
+//!
+//! Single rows are read with `get_result`, not `first`: `first` adds
+//! `LIMIT ?`, and SQLite (3.47 on) plans around a bound LIMIT and so
+//! re-prepares such a statement every time it runs, which cost a quarter of
+//! the writer's time when logging calls (docs/PERFORMANCE.md). `get_result`
+//! reads the first row and stops. `first` stays only where an `ORDER BY`
+//! picks the row.
 
 pub mod calls;
 pub mod patients;
 pub mod schema;
 pub mod sessions;
 pub mod users;
+mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
@@ -31,8 +39,10 @@ pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migration
 /// two instances from migrating the same PostgreSQL database at once.
 const MIGRATION_LOCK_KEY: i64 = 0x636865636b696e;
 
+/// `temp_store = MEMORY` keeps the savepoint journal of the group-commit
+/// writer (src/db/writer.rs) in memory rather than in a temporary file.
 const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
-     PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;";
+     PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;";
 
 diesel::define_sql_function! {
     /// SQL `lower()`, the same in both dialects.
@@ -121,7 +131,7 @@ pub struct Manager {
 }
 
 impl Manager {
-    fn open(&self) -> Result<DbConn, diesel::r2d2::Error> {
+    pub(crate) fn open(&self) -> Result<DbConn, diesel::r2d2::Error> {
         use diesel::r2d2::Error;
         match &self.target {
             DatabaseUrl::Sqlite(path) => {
@@ -161,9 +171,12 @@ impl ManageConnection for Manager {
 #[derive(Clone)]
 pub struct Db {
     pool: Pool<Manager>,
+    url: DatabaseUrl,
     backend: Backend,
     target: String,
     write_lock: Arc<Mutex<()>>,
+    /// SQLite's group-commit writer, started by the first `write`.
+    writer: Arc<OnceLock<writer::Writer>>,
 }
 
 pub type PooledConn = PooledConnection<Manager>;
@@ -178,7 +191,9 @@ impl Db {
         }
         let display = target.display();
         let backend = target.backend();
-        let manager = Manager { target };
+        let manager = Manager {
+            target: target.clone(),
+        };
         let probe = manager.open().map_err(|e| DbSetupError::Connect {
             target: display.clone(),
             reason: e.to_string(),
@@ -191,9 +206,11 @@ impl Db {
         drop(probe);
         Ok(Db {
             pool,
+            url: target,
             backend,
             target: display,
             write_lock: Arc::new(Mutex::new(())),
+            writer: Arc::new(OnceLock::new()),
         })
     }
 
@@ -267,13 +284,25 @@ impl Db {
             .map_err(|_| AppError::internal("a database task stopped"))?
     }
 
-    /// Runs `f` in one write transaction from a blocking thread: everything it
-    /// writes is committed together, or nothing is when it returns an error.
+    /// Runs `f` in a write transaction: everything it writes is committed
+    /// together, or nothing is when it returns an error. On SQLite it runs on
+    /// the group-commit writer (`writer.rs`), in a savepoint of a transaction
+    /// it may share with other requests; on PostgreSQL, in its own
+    /// transaction on a blocking thread.
     pub async fn write<F, R>(&self, f: F) -> Result<R, AppError>
     where
         F: FnOnce(&mut DbConn) -> Result<R, AppError> + Send + 'static,
         R: Send + 'static,
     {
+        if self.backend == Backend::Sqlite {
+            let writer = self.writer.get_or_init(|| {
+                let own = Manager {
+                    target: self.url.clone(),
+                };
+                writer::Writer::start(self.pool.clone(), own, self.write_lock.clone())
+            });
+            return writer.write(f).await;
+        }
         let db = self.clone();
         actix_web::web::block(move || db.write_blocking(f))
             .await
@@ -375,6 +404,23 @@ fn prepare_sqlite_folder(db_path: &Path) -> Result<(), DbSetupError> {
     std::fs::write(&probe, b"").map_err(|e| fail(e.to_string()))?;
     let _ = std::fs::remove_file(probe);
     Ok(())
+}
+
+/// Runs a statement on the connection's own backend rather than through
+/// diesel's `MultiConnection`, which builds every statement's SQL again and
+/// prepares writes anew each time. For the statements every logged call runs
+/// (docs/PERFORMANCE.md); elsewhere the plain form reads better.
+/// `native!(conn, |c| query.execute(c))`
+#[macro_export]
+macro_rules! native {
+    ($conn:expr, |$c:ident| $body:expr) => {{
+        #[allow(unused_imports)]
+        use diesel::RunQueryDsl as _;
+        match $conn {
+            $crate::db::DbConn::Sqlite($c) => $body,
+            $crate::db::DbConn::Pg($c) => $body,
+        }
+    }};
 }
 
 /// Inserts one row and returns its new `id`. Both backends support

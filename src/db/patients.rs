@@ -88,11 +88,11 @@ pub struct Patient {
 }
 
 pub fn find(conn: &mut super::DbConn, id: i64) -> QueryResult<Option<Patient>> {
-    patients::table
+    crate::native!(conn, |c| patients::table
         .find(id)
         .select(Patient::as_select())
-        .first(conn)
-        .optional()
+        .get_result(c)
+        .optional())
 }
 
 pub fn reasons_of(conn: &mut super::DbConn, id: i64) -> QueryResult<Vec<String>> {
@@ -114,6 +114,6 @@ pub fn current_student(
         .filter(assignments::patient_id.eq(patient_id))
         .filter(assignments::ended_at.is_null())
         .select((users::id, users::given_name, assignments::started_at))
-        .first(conn)
+        .get_result(conn)
         .optional()
 }

@@ -38,7 +38,7 @@ pub fn find_session(conn: &mut DbConn, token_hash: &str) -> QueryResult<Option<S
     sessions::table
         .filter(sessions::token_hash.eq(token_hash))
         .select(Session::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
@@ -89,7 +89,7 @@ pub fn find_token(conn: &mut DbConn, token_hash: &str) -> QueryResult<Option<Api
     api_tokens::table
         .filter(api_tokens::token_hash.eq(token_hash))
         .select(ApiToken::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
@@ -171,7 +171,7 @@ pub fn find_usable_link(
         .filter(one_time_links::used_at.is_null())
         .filter(one_time_links::expires_at.gt(now))
         .select(OneTimeLink::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 

@@ -177,7 +177,7 @@ pub fn drain(
                         outbox::attempts,
                         outbox::created_at,
                     ))
-                    .first(c)?)
+                    .get_result(c)?)
             })?;
             let result = transport.send(&row, from);
             let at = now().naive_utc();

@@ -676,7 +676,7 @@ fn log_call(world: &mut World, planned: Planned) -> anyhow::Result<()> {
                 Ok(concerns::table
                     .filter(concerns::call_id.eq(call.id))
                     .select(concerns::id)
-                    .first(c)?)
+                    .get_result(c)?)
             })
             .map_err(anyhow::Error::msg)?;
         let urgent = call.concern == "urgent";

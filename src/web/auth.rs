@@ -13,7 +13,7 @@ use serde::Serialize;
 use tera::Context;
 
 use crate::audit::{self, AuditEntry};
-use crate::auth::{hash_password, random_token, token_hash, verify_password};
+use crate::auth::{hash_password, on_password_thread, random_token, token_hash, verify_password};
 use crate::db::sessions::{self, NewApiToken, NewOneTimeLink, NewSession, NewSignInAttempt};
 use crate::db::users;
 use crate::domain::people::{Email, PersonName};
@@ -90,7 +90,7 @@ async fn check_credentials(
     let verified = if throttled {
         false
     } else {
-        web::block(move || match candidate {
+        on_password_thread(move || match candidate {
             Some(hash) => verify_password(&password, &hash),
             None => {
                 verify_password(&password, dummy_hash());
@@ -98,7 +98,6 @@ async fn check_credentials(
             }
         })
         .await
-        .map_err(|_| AppError::internal("password check stopped"))?
     };
     let user_id = user.as_ref().map(|u| u.id);
     let entry = AuditEntry {
@@ -373,9 +372,8 @@ async fn use_link(
         return Ok(response);
     }
     let password = password.unwrap_or_default();
-    let password_hash = web::block(move || hash_password(&password))
+    let password_hash = on_password_thread(move || hash_password(&password))
         .await
-        .map_err(|_| AppError::internal("hashing stopped"))?
         .map_err(|e| AppError::invalid("password", e.to_string()))?;
     let (request_id, address) = request_facts(&req);
     state

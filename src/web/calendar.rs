@@ -100,7 +100,7 @@ async fn feed(
                 .filter(users::disabled_at.is_null())
                 .filter(user_roles::role.eq(Role::Student.as_str()))
                 .select(users::id)
-                .first(c)
+                .get_result(c)
                 .optional()?;
             let Some(user_id) = user else {
                 return Err(AppError::NotFound);

@@ -31,7 +31,7 @@ fn patient_of(c: &mut crate::db::DbConn, call_id: i64) -> QueryResult<Option<i64
     calls_table::table
         .find(call_id)
         .select(calls_table::patient_id)
-        .first(c)
+        .get_result(c)
         .optional()
 }
 

@@ -97,18 +97,12 @@ async fn load_checkins(state: &AppState, user: &Principal) -> Result<Vec<Checkin
     let user = user.clone();
     let now = state.clock.now();
     let tz = state.settings.timezone;
-    state
-        .db
-        .write(move |c| {
-            let rows = checkins_of(c, user.user_id, now, tz)?;
-            crate::audit::record(
-                c,
-                &user.audit("checkins.listed", "patient_list", None, None),
-                now.naive_utc(),
-            )?;
-            Ok(rows)
-        })
-        .await
+    crate::audit::read_recorded(&state.db, now.naive_utc(), move |c| {
+        let rows = checkins_of(c, user.user_id, now, tz)?;
+        let entry = user.audit("checkins.listed", "patient_list", None, None);
+        Ok((rows, Some(entry)))
+    })
+    .await
 }
 
 /// My patients with their follow-ups (students), overdue first.
@@ -229,13 +223,13 @@ async fn call_page_with_action(
                     assignments::handoff_note,
                     assignments::note,
                 ))
-                .first(c)
+                .get_result(c)
                 .optional()?;
             let pairing_note: Option<String> = assignments::table
                 .filter(assignments::patient_id.eq(patient_id))
                 .filter(assignments::ended_at.is_null())
                 .select(assignments::note)
-                .first(c)
+                .get_result(c)
                 .optional()?;
             let handoff = serde_json::json!({
                 "previous_student": handoff.as_ref().map(|h| h.0.clone()),

@@ -177,9 +177,9 @@ async fn dashboard_page(
     let now = state.clock.now();
     let tz = state.settings.timezone;
     let who = user.0.clone();
-    let (mut rows, unassigned, queue, concerns_open, unreachable, bars) = state
-        .db
-        .write(move |c| {
+    let read_at = now.naive_utc();
+    let (mut rows, unassigned, queue, concerns_open, unreachable, bars) =
+        crate::audit::read_recorded(&state.db, read_at, move |c| {
             let today = schedule::local_date(now, tz);
             let rows = workload::workload(c, now, tz)?;
             let unassigned = (
@@ -209,12 +209,11 @@ async fn dashboard_page(
                 })
                 .collect();
             let bars = calls_per_week(c, now, tz)?;
-            crate::audit::record(
-                c,
-                &who.audit("dashboard.read", "patient_list", None, None),
-                now.naive_utc(),
-            )?;
-            Ok((rows, unassigned, queue, concerns_open, unreachable, bars))
+            let entry = who.audit("dashboard.read", "patient_list", None, None);
+            Ok((
+                (rows, unassigned, queue, concerns_open, unreachable, bars),
+                Some(entry),
+            ))
         })
         .await?;
     let sort = query.sort.clone().unwrap_or_default();
@@ -269,18 +268,12 @@ async fn concerns_api(
 ) -> Result<HttpResponse, AppError> {
     let who = user.0.clone();
     let now = state.clock.now().naive_utc();
-    let rows = state
-        .db
-        .write(move |c| {
-            let rows = open_concerns(c, &who)?;
-            crate::audit::record(
-                c,
-                &who.audit("concerns.listed", "patient_list", None, None),
-                now,
-            )?;
-            Ok(rows)
-        })
-        .await?;
+    let rows = crate::audit::read_recorded(&state.db, now, move |c| {
+        let rows = open_concerns(c, &who)?;
+        let entry = who.audit("concerns.listed", "patient_list", None, None);
+        Ok((rows, Some(entry)))
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(rows))
 }
 
@@ -311,7 +304,7 @@ pub fn acknowledge_concern(
     let patient: Option<i64> = concerns::table
         .find(concern_id)
         .select(concerns::patient_id)
-        .first(c)
+        .get_result(c)
         .optional()?;
     let Some(patient_id) = patient else {
         return Err(AppError::NotFound);
@@ -425,27 +418,21 @@ async fn student_page(
     let now = state.clock.now();
     let tz = state.settings.timezone;
     let who = user.0.clone();
-    let (row, patients) = state
-        .db
-        .write(move |c| {
-            let row = workload::workload(c, now, tz)?
-                .into_iter()
-                .find(|r| r.student_id == student_id)
-                .ok_or(AppError::NotFound)?;
-            let list = crate::web::checkins::checkins_of(c, student_id, now, tz)?;
-            crate::audit::record(
-                c,
-                &who.audit(
-                    "student_patients.listed",
-                    "patient_list",
-                    Some(student_id),
-                    None,
-                ),
-                now.naive_utc(),
-            )?;
-            Ok((row, list))
-        })
-        .await?;
+    let (row, patients) = crate::audit::read_recorded(&state.db, now.naive_utc(), move |c| {
+        let row = workload::workload(c, now, tz)?
+            .into_iter()
+            .find(|r| r.student_id == student_id)
+            .ok_or(AppError::NotFound)?;
+        let list = crate::web::checkins::checkins_of(c, student_id, now, tz)?;
+        let entry = who.audit(
+            "student_patients.listed",
+            "patient_list",
+            Some(student_id),
+            None,
+        );
+        Ok(((row, list), Some(entry)))
+    })
+    .await?;
     let patients: Vec<StudentPatient> = patients
         .into_iter()
         .map(|p| StudentPatient {

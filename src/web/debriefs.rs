@@ -180,7 +180,7 @@ pub fn agenda(c: &mut crate::db::DbConn, debrief: &Debrief) -> QueryResult<Vec<A
         .filter(debriefs::held_at.is_not_null())
         .filter(debriefs::scheduled_for.lt(debrief.scheduled_for))
         .select(diesel::dsl::max(debriefs::held_at))
-        .first(c)?;
+        .get_result(c)?;
     let until = debrief
         .held_at
         .unwrap_or(debrief.scheduled_for)
@@ -248,7 +248,7 @@ async fn debrief_page(
     let (debrief, agenda, students, attended) = state
         .db
         .read(move |c| {
-            let debrief: Debrief = debriefs::table.find(id).select(columns()).first(c)?;
+            let debrief: Debrief = debriefs::table.find(id).select(columns()).get_result(c)?;
             let agenda = agenda(c, &debrief)?;
             let students: Vec<(i64, String, String)> = users::table
                 .inner_join(user_roles::table)

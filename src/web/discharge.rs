@@ -22,18 +22,12 @@ async fn load_queue(state: &AppState, user: &Principal) -> Result<Vec<QueueEntry
     let user = user.clone();
     let now = state.clock.now();
     let tz = state.settings.timezone;
-    state
-        .db
-        .write(move |c| {
-            let rows = discharge::queue(c, &user, schedule::local_date(now, tz))?;
-            crate::audit::record(
-                c,
-                &user.audit("discharge_queue.listed", "patient_list", None, None),
-                now.naive_utc(),
-            )?;
-            Ok(rows)
-        })
-        .await
+    crate::audit::read_recorded(&state.db, now.naive_utc(), move |c| {
+        let rows = discharge::queue(c, &user, schedule::local_date(now, tz))?;
+        let entry = user.audit("discharge_queue.listed", "patient_list", None, None);
+        Ok((rows, Some(entry)))
+    })
+    .await
 }
 
 /// Patients at or past the discharge point (leaders: all; physicians: their own).

@@ -351,18 +351,12 @@ async fn load_list(
     let user = user.clone();
     let now = state.clock.now();
     let tz = state.settings.timezone;
-    state
-        .db
-        .write(move |c| {
-            let rows = list_visible(c, &user, &query, now, tz)?;
-            crate::audit::record(
-                c,
-                &user.audit("patients.listed", "patient_list", None, None),
-                now.naive_utc(),
-            )?;
-            Ok(rows)
-        })
-        .await
+    crate::audit::read_recorded(&state.db, now.naive_utc(), move |c| {
+        let rows = list_visible(c, &user, &query, now, tz)?;
+        let entry = user.audit("patients.listed", "patient_list", None, None);
+        Ok((rows, Some(entry)))
+    })
+    .await
 }
 
 /// The patients you may see: physicians their enrolled patients, students

@@ -151,7 +151,7 @@ fn load_account(conn: &mut DbConn, user_id: i64) -> QueryResult<Option<Account>>
             users::email,
             users::disabled_at,
         ))
-        .first(conn)
+        .get_result(conn)
         .optional()?;
     let Some((id, given_name, email, disabled_at)) = user else {
         return Ok(None);

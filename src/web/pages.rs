@@ -317,20 +317,13 @@ async fn home(user: Page, state: web::Data<AppState>) -> Result<HttpResponse, Pa
         // Urgent concerns stay on the enrolling physician's page until acknowledged.
         let who = user.0.clone();
         let now = state.clock.now().naive_utc();
-        let concerns = state
-            .db
-            .write(move |c| {
-                let rows = crate::web::dashboard::open_concerns(c, &who)?;
-                if !rows.is_empty() {
-                    crate::audit::record(
-                        c,
-                        &who.audit("concerns.listed", "patient_list", None, None),
-                        now,
-                    )?;
-                }
-                Ok(rows)
-            })
-            .await?;
+        let concerns = crate::audit::read_recorded(&state.db, now, move |c| {
+            let rows = crate::web::dashboard::open_concerns(c, &who)?;
+            let entry = (!rows.is_empty())
+                .then(|| who.audit("concerns.listed", "patient_list", None, None));
+            Ok((rows, entry))
+        })
+        .await?;
         context.insert("concerns", &concerns);
     }
     Ok(render("home.html", &context)?)

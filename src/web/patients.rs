@@ -174,52 +174,42 @@ pub async fn load_for(
     let user = user.clone();
     let now = state.clock.now();
     let tz = state.settings.timezone;
-    state
-        .db
-        .write(move |c| {
-            let at = now.naive_utc();
-            if !access::can_see_patient(c, &user, patient_id)? {
-                crate::audit::record(
-                    c,
-                    &user.audit(
-                        "patient.refused",
-                        "patient",
-                        Some(patient_id),
-                        Some(patient_id),
-                    ),
-                    at,
-                )?;
-                return Ok(None);
-            }
-            let Some(p) = patients::find(c, patient_id)? else {
-                return Ok(None);
-            };
-            crate::audit::record(
-                c,
-                &user.audit(
-                    "patient.read",
-                    "patient",
-                    Some(patient_id),
-                    Some(patient_id),
-                ),
-                at,
-            )?;
-            let assigned_to_user = access::is_assigned_now(c, user.user_id, patient_id)?;
-            let notes_visible = access::can_read_notes(&user, p.enrolled_by, assigned_to_user);
-            let calls = crate::db::calls::for_patient(c, patient_id, 50, notes_visible)?;
-            let history = if user.has(Role::Leader) || user.has(Role::Admin) {
-                crate::pairing::history(c, patient_id)?
-            } else {
-                Vec::new()
-            };
-            Ok(Some(PatientDetail {
-                patient: build_view(c, p, now, tz)?,
-                calls,
-                history,
-                notes_visible,
-            }))
-        })
-        .await
+    crate::audit::read_recorded(&state.db, now.naive_utc(), move |c| {
+        if !access::can_see_patient(c, &user, patient_id)? {
+            let refused = user.audit(
+                "patient.refused",
+                "patient",
+                Some(patient_id),
+                Some(patient_id),
+            );
+            return Ok((None, Some(refused)));
+        }
+        let Some(p) = patients::find(c, patient_id)? else {
+            return Ok((None, None));
+        };
+        let read = user.audit(
+            "patient.read",
+            "patient",
+            Some(patient_id),
+            Some(patient_id),
+        );
+        let assigned_to_user = access::is_assigned_now(c, user.user_id, patient_id)?;
+        let notes_visible = access::can_read_notes(&user, p.enrolled_by, assigned_to_user);
+        let calls = crate::db::calls::for_patient(c, patient_id, 50, notes_visible)?;
+        let history = if user.has(Role::Leader) || user.has(Role::Admin) {
+            crate::pairing::history(c, patient_id)?
+        } else {
+            Vec::new()
+        };
+        let detail = PatientDetail {
+            patient: build_view(c, p, now, tz)?,
+            calls,
+            history,
+            notes_visible,
+        };
+        Ok((Some(detail), Some(read)))
+    })
+    .await
 }
 
 /// Refuses (404, audited) a patient this user may not see; for routes that
@@ -227,25 +217,19 @@ pub async fn load_for(
 pub async fn guard(state: &AppState, user: &Principal, patient_id: i64) -> Result<(), AppError> {
     let user = user.clone();
     let now = state.clock.now().naive_utc();
-    let visible = state
-        .db
-        .write(move |c| {
-            let visible = access::can_see_patient(c, &user, patient_id)?;
-            if !visible {
-                crate::audit::record(
-                    c,
-                    &user.audit(
-                        "patient.refused",
-                        "patient",
-                        Some(patient_id),
-                        Some(patient_id),
-                    ),
-                    now,
-                )?;
-            }
-            Ok(visible)
-        })
-        .await?;
+    let visible = crate::audit::read_recorded(&state.db, now, move |c| {
+        let visible = access::can_see_patient(c, &user, patient_id)?;
+        let refused = (!visible).then(|| {
+            user.audit(
+                "patient.refused",
+                "patient",
+                Some(patient_id),
+                Some(patient_id),
+            )
+        });
+        Ok((visible, refused))
+    })
+    .await?;
     if visible {
         Ok(())
     } else {

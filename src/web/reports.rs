@@ -103,7 +103,7 @@ async fn report_page(
                 .get_result(c)?;
             r.patients_called = in_range
                 .select(count(calls::patient_id).aggregate_distinct())
-                .first(c)?;
+                .get_result(c)?;
             r.calls_per_patient = if r.patients_called > 0 {
                 r.calls as f64 / r.patients_called as f64
             } else {

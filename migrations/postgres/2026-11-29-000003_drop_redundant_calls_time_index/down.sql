@@ -1,0 +1,1 @@
+CREATE INDEX calls_time_idx ON calls (occurred_at);
