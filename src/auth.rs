@@ -1,8 +1,10 @@
 //! Secrets: password hashing (argon2id, SECURITY.md 7) and random tokens,
 //! stored only as hashes.
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, PasswordHash, Version};
+use std::cell::RefCell;
+
+use argon2::password_hash::{rand_core::OsRng, Output, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, Version};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -10,9 +12,31 @@ pub const PASSWORD_MIN_CHARS: usize = 12;
 pub const PASSWORD_MAX_CHARS: usize = 128;
 
 /// OWASP's argon2id floor: 19 MiB, two passes, one lane.
-fn argon2() -> Argon2<'static> {
-    let params = Params::new(19 * 1024, 2, 1, None).expect("constant argon2 parameters are valid");
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+fn params() -> Params {
+    Params::new(19 * 1024, 2, 1, None).expect("constant argon2 parameters are valid")
+}
+
+thread_local! {
+    /// argon2's working memory (19 MiB), kept for the thread's next hash.
+    /// Allocated afresh each time, glibc kept every freed block: the server
+    /// grew by 19 MiB every other sign-in (docs/PERFORMANCE.md).
+    static BLOCKS: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The raw argon2 hash of `password` with `salt`, into `out`, in the
+/// thread's reused working memory.
+fn argon2_into(argon2: &Argon2<'_>, password: &[u8], salt: &[u8], out: &mut [u8]) -> bool {
+    BLOCKS.with_borrow_mut(|blocks| {
+        let needed = argon2.params().block_count();
+        if blocks.len() != needed {
+            blocks.clear();
+            blocks.resize(needed, Block::default());
+            blocks.shrink_to_fit();
+        }
+        argon2
+            .hash_password_into_with_memory(password, salt, out, &mut blocks[..])
+            .is_ok()
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,30 +61,64 @@ pub fn check_password(password: &str) -> Result<(), PasswordError> {
 
 pub fn hash_password(password: &str) -> Result<String, PasswordError> {
     check_password(password)?;
+    let params = params();
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
     let salt = SaltString::generate(&mut OsRng);
-    Ok(argon2()
-        .hash_password(password.as_bytes(), &salt)
-        .expect("argon2 hashing with valid parameters does not fail")
-        .to_string())
+    let mut salt_bytes = [0u8; 64];
+    let salt_bytes = salt
+        .decode_b64(&mut salt_bytes)
+        .expect("a generated salt decodes");
+    let mut out = [0u8; 32];
+    assert!(
+        argon2_into(&argon2, password.as_bytes(), salt_bytes, &mut out),
+        "argon2 hashing with valid parameters does not fail"
+    );
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: (&params)
+            .try_into()
+            .expect("constant argon2 parameters are valid"),
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&out).expect("32 bytes is a valid output")),
+    };
+    Ok(phc.to_string())
 }
 
+/// Checks `password` against a stored PHC string (any argon2 variant and
+/// parameters it names), comparing in constant time.
 pub fn verify_password(password: &str, hash: &str) -> bool {
-    match PasswordHash::new(hash) {
-        Ok(parsed) => argon2()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
-        Err(_) => false,
-    }
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(params), Some(salt), Some(expected)) = (
+        Algorithm::try_from(parsed.algorithm),
+        Params::try_from(&parsed),
+        parsed.salt,
+        parsed.hash,
+    ) else {
+        return false;
+    };
+    let version = parsed
+        .version
+        .and_then(|v| Version::try_from(v).ok())
+        .unwrap_or(Version::V0x13);
+    let mut salt_bytes = [0u8; 64];
+    let Ok(salt_bytes) = salt.decode_b64(&mut salt_bytes) else {
+        return false;
+    };
+    let mut out = vec![0u8; expected.len()];
+    let argon2 = Argon2::new(algorithm, version, params);
+    argon2_into(&argon2, password.as_bytes(), salt_bytes, &mut out)
+        && Output::new(&out).is_ok_and(|actual| actual == expected)
 }
 
 /// Runs `f` (hashing or checking a password) on the one thread kept for it,
 /// and waits for its answer without holding up the server's workers.
 ///
-/// Each argon2 run takes 19 MiB. glibc keeps freed memory of that size in the
-/// arena of the thread that used it, so hashing on whichever blocking thread
-/// was free left up to 19 MiB behind in each of them: the server grew past
-/// 140 MB after 80 sign-ins (docs/PERFORMANCE.md). On one thread it is one
-/// block, reused. Sign-ins queue behind each other, at tens per second.
+/// Each thread that hashes keeps argon2's 19 MiB of working memory for its
+/// next hash; on one thread the server keeps one. Sign-ins queue behind each
+/// other, at tens per second on the project's machine.
 pub async fn on_password_thread<F, R>(f: F) -> R
 where
     F: FnOnce() -> R + Send + 'static,
@@ -111,6 +169,27 @@ mod tests {
         assert!(verify_password("correct horse battery", &hash));
         assert!(!verify_password("correct horse battery!", &hash));
         assert!(!verify_password("anything", "not a hash"));
+    }
+
+    /// Hashes stored before the working memory was reused, and hashes with
+    /// other parameters, still verify; ours verify with the crate's own API.
+    #[test]
+    fn hashes_match_the_argon2_crates_own() {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        let salt = SaltString::generate(&mut OsRng);
+        for params in [params(), Params::new(8 * 1024, 3, 1, None).unwrap()] {
+            let theirs = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+                .hash_password(b"correct horse battery", &salt)
+                .unwrap()
+                .to_string();
+            assert!(verify_password("correct horse battery", &theirs));
+            assert!(!verify_password("correct horse batterY", &theirs));
+        }
+        let ours = hash_password("correct horse battery").unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(Argon2::default()
+            .verify_password(b"correct horse battery", &parsed)
+            .is_ok());
     }
 
     #[test]
