@@ -438,13 +438,16 @@ fn ensure_protocol_version(
         .count()
         .get_result(c))?;
     if known == 0 {
-        diesel::insert_into(protocol_versions::table)
+        // Another first call may be recording it at this moment: on
+        // PostgreSQL this insert then waits for it, and must not fail.
+        crate::native!(conn, |c| diesel::insert_into(protocol_versions::table)
             .values((
                 protocol_versions::version.eq(&protocol.version),
                 protocol_versions::first_used_at.eq(now),
                 protocol_versions::content.eq(protocol.snapshot_json()),
             ))
-            .execute(conn)?;
+            .on_conflict_do_nothing()
+            .execute(c))?;
     }
     Ok(())
 }

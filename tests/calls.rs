@@ -589,6 +589,47 @@ async fn a_retry_with_the_same_key_returns_the_first_call(app: TestApp) {
     assert_eq!(app.count("calls").await, 3);
 }
 
+/// The first call under a protocol version records it. Another request
+/// recording it at the same moment (here a transaction that has inserted it
+/// and not yet committed) must not turn this call into an error: on
+/// PostgreSQL it waited on the unique index and then failed with 409
+/// (found by .ci/bench, where 3 of the first 32 calls failed).
+async fn the_first_calls_under_a_protocol_version_may_come_at_once(app: TestApp) {
+    use checkin::db::schema::protocol_versions;
+    use diesel::{ExpressionMethods, RunQueryDsl};
+    let p = programme(&app).await;
+    let version = app.state.protocol.version.clone();
+    let snapshot = app.state.protocol.snapshot_json();
+    let now = app.state.clock.now().naive_utc();
+    let (inserted, go) = std::sync::mpsc::channel();
+    let db = app.state.db.clone();
+    let other = std::thread::spawn(move || {
+        db.write_blocking(move |c| {
+            diesel::insert_into(protocol_versions::table)
+                .values((
+                    protocol_versions::version.eq(&version),
+                    protocol_versions::first_used_at.eq(now),
+                    protocol_versions::content.eq(&snapshot),
+                ))
+                .execute(c)?;
+            inserted.send(()).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(400));
+            Ok(())
+        })
+    });
+    go.recv().unwrap();
+    let body = completed_call(
+        &app,
+        "2026-11-29T10:00:00-05:00",
+        Some("2026-12-06T10:00:00-05:00"),
+    );
+    let reply = log(&app, &p.student, p.patient, body, None).await;
+    other.join().unwrap().unwrap();
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    assert_eq!(app.count("calls").await, 1);
+    assert_eq!(app.count("protocol_versions").await, 1);
+}
+
 async fn futures_util_join<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
     // Polls every future together on this thread (the app's writes run on the
     // blocking pool), so the requests really overlap.
@@ -843,6 +884,7 @@ async fn the_protocol_is_served_with_its_version(app: TestApp) {
 }
 
 on_both_backends!(
+    the_first_calls_under_a_protocol_version_may_come_at_once,
     the_protocol_is_served_with_its_version,
     a_call_is_corrected_within_a_day_and_leaders_comment,
     the_calendar_feed_shows_next_calls_with_first_names_only,
