@@ -120,23 +120,42 @@ async fn the_database_enforces_its_rules(app: TestApp) {
     }
 }
 
+/// A student account with no password, as the write tests create them.
+fn create_student(
+    c: &mut checkin::db::DbConn,
+    email: &str,
+    given_name: &str,
+    family_name: &str,
+    languages: &[String],
+    now: chrono::NaiveDateTime,
+) -> diesel::QueryResult<i64> {
+    let new = NewUser {
+        id: None,
+        email,
+        given_name,
+        family_name,
+        password_hash: None,
+        capacity: 4,
+        created_at: now,
+        updated_at: now,
+    };
+    checkin::db::users::create(c, &new, &[Role::Student], languages)
+}
+
 async fn a_failed_write_leaves_nothing_behind(app: TestApp) {
     let now = app.clock_now().naive_utc();
     let result: Result<(), AppError> = app
         .state
         .db
         .write(move |c| {
-            let new = NewUser {
-                id: None,
-                email: "half@example.org",
-                given_name: "Half",
-                family_name: "Written",
-                password_hash: None,
-                capacity: 4,
-                created_at: now,
-                updated_at: now,
-            };
-            checkin::db::users::create(c, &new, &[Role::Student], &["es".into()])?;
+            create_student(
+                c,
+                "half@example.org",
+                "Half",
+                "Written",
+                &["es".into()],
+                now,
+            )?;
             Err(AppError::Conflict("changed my mind".into()))
         })
         .await;
@@ -163,17 +182,7 @@ async fn thirty_two_concurrent_writers_all_succeed(app: TestApp) {
         async move {
             db.write(move |c| {
                 let email = format!("writer{i}@example.org");
-                let new = NewUser {
-                    id: None,
-                    email: &email,
-                    given_name: "Writer",
-                    family_name: "",
-                    password_hash: None,
-                    capacity: 4,
-                    created_at: now,
-                    updated_at: now,
-                };
-                Ok(checkin::db::users::create(c, &new, &[Role::Student], &[])?)
+                Ok(create_student(c, &email, "Writer", "", &[], now)?)
             })
             .await
         }
@@ -212,17 +221,7 @@ async fn writes_sharing_a_commit_stay_all_or_nothing(app: TestApp) {
         async move {
             db.write(move |c| {
                 let email = format!("batch{i}@example.org");
-                let new = NewUser {
-                    id: None,
-                    email: &email,
-                    given_name: "Batch",
-                    family_name: "",
-                    password_hash: None,
-                    capacity: 4,
-                    created_at: now,
-                    updated_at: now,
-                };
-                checkin::db::users::create(c, &new, &[Role::Student], &["es".into()])?;
+                create_student(c, &email, "Batch", "", &["es".into()], now)?;
                 if i % 3 == 0 {
                     return Err(AppError::Conflict(format!("write {i} changed its mind")));
                 }
@@ -271,17 +270,7 @@ async fn writes_sharing_a_commit_stay_all_or_nothing(app: TestApp) {
 async fn a_write_that_panics_is_answered_and_the_next_write_works(app: TestApp) {
     let now = app.clock_now().naive_utc();
     let create = move |c: &mut checkin::db::DbConn, email: &str| {
-        let new = NewUser {
-            id: None,
-            email,
-            given_name: "Panic",
-            family_name: "",
-            password_hash: None,
-            capacity: 4,
-            created_at: now,
-            updated_at: now,
-        };
-        checkin::db::users::create(c, &new, &[Role::Student], &[])
+        create_student(c, email, "Panic", "", &[], now)
     };
     let result: Result<(), AppError> = app
         .state

@@ -86,6 +86,7 @@ impl Writer {
             _checkpoints: checkpoints,
         }
     }
+
     /// Queues `f` and waits for the commit that holds its writes.
     pub(super) async fn write<F, R>(&self, f: F) -> Result<R, AppError>
     where
