@@ -50,9 +50,31 @@ pub struct Suggestion {
     pub fits: bool,
 }
 
+/// An active patient with an active assignment: what a student's load and
+/// the workload table count.
+#[derive(Debug, Clone, Queryable)]
+pub struct ActivePatient {
+    pub student_id: i64,
+    pub cadence: String,
+    pub next_call_at: Option<NaiveDateTime>,
+    pub enrolled_on: NaiveDate,
+    pub last_call_at: Option<NaiveDateTime>,
+}
+
 /// Every enabled student's load, computed from active assignments of active
 /// patients. Follow-ups are judged on `today` in programme time.
 pub fn student_loads(conn: &mut DbConn, today: NaiveDate, tz: Tz) -> QueryResult<Vec<StudentLoad>> {
+    Ok(loads_of(conn, None, today, tz)?.0)
+}
+
+/// [`student_loads`], with the active patients they were counted from, for
+/// the workload table, which counts them again by due date: one read of
+/// them instead of two.
+pub fn student_loads_and_patients(
+    conn: &mut DbConn,
+    today: NaiveDate,
+    tz: Tz,
+) -> QueryResult<(Vec<StudentLoad>, Vec<ActivePatient>)> {
     loads_of(conn, None, today, tz)
 }
 
@@ -64,7 +86,7 @@ pub fn student_load(
     today: NaiveDate,
     tz: Tz,
 ) -> QueryResult<Option<StudentLoad>> {
-    Ok(loads_of(conn, Some(student_id), today, tz)?.pop())
+    Ok(loads_of(conn, Some(student_id), today, tz)?.0.pop())
 }
 
 fn loads_of(
@@ -72,7 +94,7 @@ fn loads_of(
     only: Option<i64>,
     today: NaiveDate,
     tz: Tz,
-) -> QueryResult<Vec<StudentLoad>> {
+) -> QueryResult<(Vec<StudentLoad>, Vec<ActivePatient>)> {
     let mut students = users::table
         .inner_join(user_roles::table)
         .filter(user_roles::role.eq(Role::Student.as_str()))
@@ -105,14 +127,7 @@ fn loads_of(
         .select((user_languages::user_id, user_languages::language))
         .order((user_languages::user_id, user_languages::language))
         .load(conn)?;
-    type Load = (
-        i64,
-        String,
-        Option<NaiveDateTime>,
-        NaiveDate,
-        Option<NaiveDateTime>,
-    );
-    let loads: Vec<Load> = loads
+    let active: Vec<ActivePatient> = loads
         .select((
             assignments::student_id,
             patients::cadence,
@@ -126,21 +141,21 @@ fn loads_of(
         languages_by.entry(id).or_default().push(language);
     }
     let mut totals: HashMap<i64, (f64, i64, i64)> = HashMap::new();
-    for (student, cadence, next, enrolled_on, last) in loads {
-        let weight = cadence.parse::<Cadence>().map_or(1.0, Cadence::weight);
+    for a in &active {
+        let weight = a.cadence.parse::<Cadence>().map_or(1.0, Cadence::weight);
         let overdue = schedule::follow_up(
-            next.map(|t| t.and_utc()),
-            enrolled_on,
-            last.is_some(),
+            a.next_call_at.map(|t| t.and_utc()),
+            a.enrolled_on,
+            a.last_call_at.is_some(),
             today,
             tz,
         ) == FollowUp::Overdue;
-        let entry = totals.entry(student).or_default();
+        let entry = totals.entry(a.student_id).or_default();
         entry.0 += weight;
         entry.1 += 1;
         entry.2 += i64::from(overdue);
     }
-    Ok(students
+    let loads = students
         .into_iter()
         .map(|(id, given_name, family_name, capacity)| {
             let (weighted_load, active_patients, overdue_follow_ups) =
@@ -156,7 +171,8 @@ fn loads_of(
                 overdue_follow_ups,
             }
         })
-        .collect())
+        .collect();
+    Ok((loads, active))
 }
 
 /// Students ranked for this patient, best first.

@@ -16,11 +16,11 @@ use diesel::dsl::count_star;
 use diesel::prelude::*;
 use serde::Serialize;
 
-use crate::db::schema::{assignments, concerns, patients};
+use crate::db::schema::concerns;
 use crate::db::DbConn;
 use crate::domain::schedule::{self, FollowUp};
-use crate::domain::{Cadence, PatientStatus};
-use crate::pairing::student_loads;
+use crate::domain::Cadence;
+use crate::pairing::student_loads_and_patients;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct WorkloadRow {
@@ -49,35 +49,17 @@ pub struct WorkloadRow {
 pub fn workload(c: &mut DbConn, now: DateTime<Utc>, tz: Tz) -> QueryResult<Vec<WorkloadRow>> {
     let today = schedule::local_date(now, tz);
     let week_end = schedule::week_start(today) + Duration::days(7);
-    let loads = student_loads(c, today, tz)?;
-    type Active = (
-        i64,
-        String,
-        Option<NaiveDateTime>,
-        chrono::NaiveDate,
-        Option<NaiveDateTime>,
-    );
-    let active: Vec<Active> = assignments::table
-        .inner_join(patients::table)
-        .filter(assignments::ended_at.is_null())
-        .filter(patients::status.eq(PatientStatus::Active.as_str()))
-        .select((
-            assignments::student_id,
-            patients::cadence,
-            patients::next_call_at,
-            patients::enrolled_on,
-            patients::last_call_at,
-        ))
-        .load(c)?;
+    let (loads, active) = student_loads_and_patients(c, today, tz)?;
     let mut due_week: HashMap<i64, f64> = HashMap::new();
-    for (student, cadence, next, enrolled_on, last) in active {
-        let next = next.map(|t| t.and_utc());
-        let weight = cadence.parse::<Cadence>().map_or(1.0, Cadence::weight);
-        let state = schedule::follow_up(next, enrolled_on, last.is_some(), today, tz);
-        let due_day = schedule::follow_up_due_on(next, enrolled_on, last.is_some(), tz);
+    for a in active {
+        let next = a.next_call_at.map(|t| t.and_utc());
+        let weight = a.cadence.parse::<Cadence>().map_or(1.0, Cadence::weight);
+        let had_call = a.last_call_at.is_some();
+        let state = schedule::follow_up(next, a.enrolled_on, had_call, today, tz);
+        let due_day = schedule::follow_up_due_on(next, a.enrolled_on, had_call, tz);
         let due_now = matches!(state, FollowUp::Due | FollowUp::Overdue);
         if due_now || due_day.is_some_and(|d| d < week_end) {
-            *due_week.entry(student).or_default() += weight;
+            *due_week.entry(a.student_id).or_default() += weight;
         }
     }
     let stats = recent_call_stats(c, now)?;

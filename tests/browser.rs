@@ -1,7 +1,8 @@
 //! The journeys in a real browser: headless Chromium driven over WebDriver
-//! (Debian's chromedriver, through the `fantoccini` crate) against the real
-//! binary on a free loopback port, with its own data folder and SQLite
-//! database loaded by `checkin demo`.
+//! (Debian's chromedriver, through the `fantoccini` crate) against the
+//! release binary (built by the test on first use, see
+//! `process::release_bin`) on a free loopback port, with its own data folder
+//! and SQLite database loaded by `checkin demo`.
 //!
 //! A physician enrols a patient (first with mistakes), a leader pairs them
 //! with a student, the student logs the first call on a phone-sized screen,
@@ -23,7 +24,7 @@ use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
-use common::process::{self, api_token, checkin, free_port, run};
+use common::process::{self, api_token, checkin_bin, free_port, run};
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -72,10 +73,11 @@ struct Server {
 
 impl Server {
     fn start() -> Server {
+        let bin = process::release_bin();
         let dir = tempfile::tempdir().expect("temp dir");
-        let (ok, _, err) = run(checkin(dir.path(), &[]).arg("demo"), "");
+        let (ok, _, err) = run(checkin_bin(bin, dir.path(), &[]).arg("demo"), "");
         assert!(ok, "checkin demo failed: {err}");
-        let process = process::Server::start(dir.path(), &[], free_port());
+        let process = process::Server::start_bin(bin, dir.path(), &[], free_port());
         Server {
             base: process.base(),
             _process: process,

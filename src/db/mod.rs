@@ -299,7 +299,11 @@ impl Db {
                 let own = Manager {
                     target: self.url.clone(),
                 };
-                writer::Writer::start(self.pool.clone(), own, self.write_lock.clone())
+                let file = match &self.url {
+                    DatabaseUrl::Sqlite(path) => path.clone(),
+                    DatabaseUrl::Postgres(_) => unreachable!("the backend is SQLite"),
+                };
+                writer::Writer::start(self.pool.clone(), own, file, self.write_lock.clone())
             });
             return writer.write(f).await;
         }

@@ -10,6 +10,41 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_checkin");
 
+/// The release build of `checkin`, for the tests that measure or show the
+/// service as it ships (the browser journeys): built once per test binary
+/// with the cargo running the tests, into the same target folder, so only
+/// the first `cargo test` on a machine pays for it (about 5 minutes cold;
+/// nothing when it is current). Its path comes from cargo's own report.
+pub fn release_bin() -> &'static Path {
+    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        eprintln!("building the release binary (cargo build --release --bin checkin)");
+        let out = Command::new(cargo)
+            .args([
+                "build",
+                "--release",
+                "--bin",
+                "checkin",
+                "--message-format=json",
+            ])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run cargo build --release");
+        assert!(
+            out.status.success(),
+            "cargo build --release --bin checkin failed"
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "checkin")
+            .find_map(|m| m["executable"].as_str().map(std::path::PathBuf::from))
+            .expect("cargo reported the release checkin executable")
+    })
+}
+
 /// Every wait for a server to start or stop gives up after this long.
 const START_STOP_LIMIT: Duration = Duration::from_secs(40);
 
@@ -22,7 +57,12 @@ pub fn free_port() -> u16 {
 
 /// `checkin` run in `dir` with nothing from the outer environment but PATH.
 pub fn checkin(dir: &Path, env: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(BIN);
+    checkin_bin(Path::new(BIN), dir, env)
+}
+
+/// As [`checkin`], for a given build of the binary.
+pub fn checkin_bin(bin: &Path, dir: &Path, env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(bin);
     cmd.current_dir(dir)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default());
@@ -95,7 +135,12 @@ impl Server {
     /// Starts `checkin` in `dir` on `port` (`CHECKIN_BIND` is set here) with
     /// its output discarded, and waits until it answers `/healthz`.
     pub fn start(dir: &Path, env: &[(&str, &str)], port: u16) -> Server {
-        let mut cmd = checkin(dir, env);
+        Server::start_bin(Path::new(BIN), dir, env, port)
+    }
+
+    /// As [`Server::start`], for a given build of the binary.
+    pub fn start_bin(bin: &Path, dir: &Path, env: &[(&str, &str)], port: u16) -> Server {
+        let mut cmd = checkin_bin(bin, dir, env);
         cmd.env("CHECKIN_BIND", format!("127.0.0.1:{port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null());
