@@ -82,7 +82,7 @@ struct Progress {
 }
 
 /// `PRAGMA wal_checkpoint`'s one row.
-#[derive(diesel::QueryableByName)]
+#[derive(diesel::QueryableByName, Clone, Copy, PartialEq, Eq)]
 struct CheckpointRow {
     #[diesel(sql_type = diesel::sql_types::Integer)]
     log: i32,
@@ -90,10 +90,15 @@ struct CheckpointRow {
     checkpointed: i32,
 }
 
-fn checkpoint_passive(conn: &mut DbConn) -> diesel::QueryResult<u64> {
-    let row: CheckpointRow =
-        diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)").get_result(sqlite(conn))?;
-    Ok(u64::try_from(row.log - row.checkpointed).unwrap_or(0))
+impl CheckpointRow {
+    /// WAL frames not yet copied into the database.
+    fn left(&self) -> u64 {
+        u64::try_from(self.log - self.checkpointed).unwrap_or(0)
+    }
+}
+
+fn checkpoint_passive(conn: &mut DbConn) -> diesel::QueryResult<CheckpointRow> {
+    diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)").get_result(sqlite(conn))
 }
 
 /// Runs one request's writes on the writer's connection, inside the
@@ -197,10 +202,10 @@ fn run(own: &Manager, write_lock: &Mutex<()>, queue: Receiver<Job>, progress: &P
                 let started = Instant::now();
                 passes_then = progress.passes.load(Ordering::Acquire);
                 match checkpoint_passive(c) {
-                    Ok(left) => tracing::debug!(
+                    Ok(row) => tracing::debug!(
                         ms = started.elapsed().as_secs_f64() * 1e3,
                         since_last_s = checkpointed.elapsed().as_secs_f64(),
-                        left,
+                        left = row.left(),
                         "the writer checkpointed"
                     ),
                     Err(e) => {
@@ -229,22 +234,28 @@ fn open_writer_connection(own: &Manager) -> Result<DbConn, diesel::r2d2::Error> 
 }
 
 /// Checkpoints the WAL until the writer goes away, syncing the pages each
-/// pass copied and telling the writer how far behind the pass left it.
+/// pass copied (when the WAL changed since the last pass; an idle service
+/// syncs nothing) and telling the writer how far behind the pass left it.
 fn checkpoint(pool: &Pool<Manager>, file: &Path, stop: &Receiver<()>, progress: &Progress) {
+    let mut last: Option<CheckpointRow> = None;
     while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
         let done = pool
             .get()
             .map_err(|e| e.to_string())
             .and_then(|mut c| checkpoint_passive(&mut c).map_err(|e| e.to_string()))
-            .and_then(|left| {
+            .and_then(|row| {
+                if last == Some(row) {
+                    return Ok(row);
+                }
                 std::fs::File::open(file)
                     .and_then(|f| f.sync_data())
-                    .map(|()| left)
+                    .map(|()| row)
                     .map_err(|e| e.to_string())
             });
         match done {
-            Ok(left) => {
-                progress.left.store(left, Ordering::Release);
+            Ok(row) => {
+                last = Some(row);
+                progress.left.store(row.left(), Ordering::Release);
                 progress.passes.fetch_add(1, Ordering::AcqRel);
             }
             Err(e) => {
