@@ -352,12 +352,15 @@ pub fn log(
     if input.concern != ConcernLevel::None {
         raise_concern(conn, student, &patient, call_id, input.concern, ctx)?;
     }
+    // Read back before the audit row: on PostgreSQL, recording it locks the
+    // chain head until the commit, so nothing else should run after it.
+    let logged = load(conn, call_id)?;
     audit::record(
         conn,
         &student.audit("call.logged", "call", Some(call_id), Some(patient_id)),
         now,
     )?;
-    Ok(Logged::New(load(conn, call_id)?))
+    Ok(Logged::New(logged))
 }
 
 fn write_children(
