@@ -167,11 +167,9 @@ impl Browser {
                 ],
             }),
         );
-        // lettre brings rustls's ring provider and hyper-rustls its aws-lc-rs
-        // one; with two compiled in, rustls wants the process default chosen.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = ClientBuilder::rustls()
-            .expect("a WebDriver client")
+        // chromedriver listens on loopback, in plain HTTP.
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = ClientBuilder::new(connector)
             .capabilities(caps)
             .connect(&driver.url)
             .await
