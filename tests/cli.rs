@@ -263,6 +263,17 @@ fn audit_verify_names_the_first_broken_row() {
 
 /// SECURITY.md 28: a consistent copy of a live database that restores and
 /// passes `checkin audit verify`.
+/// One audit row, as a sign-in writes it.
+fn sign_in_row(c: &mut checkin::db::DbConn) -> diesel::QueryResult<()> {
+    let entry = checkin::audit::AuditEntry {
+        user_id: Some(1),
+        action: "sign_in",
+        record_type: "user",
+        ..Default::default()
+    };
+    checkin::audit::record(c, &entry, common::test_start().naive_utc())
+}
+
 #[test]
 fn backup_makes_a_copy_that_verifies() {
     let dir = tempfile::tempdir().unwrap();
@@ -273,20 +284,7 @@ fn backup_makes_a_copy_that_verifies() {
     );
     assert!(ok, "{err}");
     let db = checkin::db::Db::connect(&url, 2).unwrap();
-    db.write_blocking(|c| {
-        let entry = checkin::audit::AuditEntry {
-            user_id: Some(1),
-            action: "sign_in",
-            record_type: "user",
-            ..Default::default()
-        };
-        Ok(checkin::audit::record(
-            c,
-            &entry,
-            common::test_start().naive_utc(),
-        )?)
-    })
-    .unwrap();
+    db.write_blocking(|c| Ok(sign_in_row(c)?)).unwrap();
     let copy = dir.path().join("backups/copy.db");
     let (ok, out, err) = run(
         checkin(dir.path(), &[("CHECKIN_DATABASE_URL", &url)])
@@ -441,4 +439,61 @@ fn jobs_run_once_does_one_pass() {
     assert!(out.contains("data/mail"), "{out}");
     let (ok, out, _) = run(checkin(dir.path(), &[]).args(["jobs", "run-once"]), "");
     assert!(ok && out.contains("already done today"), "{out}");
+}
+
+/// The service keeps its SQLite locks on the database file while its
+/// checkpoint thread syncs that file through a descriptor of its own. On
+/// Linux, closing any descriptor of a file drops every POSIX lock the
+/// process holds on it; without its shared lock, a service's database can
+/// be checkpointed and its WAL deleted by another process (a backup, an
+/// import) that takes itself for the last user (sqlite.org/howtocorrupt.html,
+/// 2.2). Checked in /proc/locks; and another process still sees every
+/// acknowledged write.
+#[actix_web::test]
+async fn the_service_keeps_its_lock_on_the_database_while_it_syncs() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("checkin.db");
+    let url = format!("sqlite://{}", file.display());
+    let env = [("CHECKIN_DATABASE_URL", url.as_str())];
+    let (ok, _, err) = run(checkin(dir.path(), &env).arg("migrate"), "");
+    assert!(ok, "{err}");
+    let db = checkin::db::Db::connect(&url, 2).unwrap();
+    async fn record(db: &checkin::db::Db) {
+        db.write(|c| Ok(sign_in_row(c)?))
+            .await
+            .expect("an audit row written")
+    }
+    let inode = format!(":{} ", std::fs::metadata(&file).unwrap().ino());
+    let pid = std::process::id().to_string();
+    let locked = || {
+        std::fs::read_to_string("/proc/locks")
+            .unwrap()
+            .lines()
+            .any(|l| l.contains(&inode) && l.split_whitespace().nth(4) == Some(pid.as_str()))
+    };
+    let verified = |what: &str| {
+        let (ok, out, err) = run(checkin(dir.path(), &env).args(["audit", "verify"]), "");
+        assert!(ok && out.contains("intact"), "{what}: {out}{err}");
+        out.split_whitespace()
+            .find_map(|w| w.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("{what}: no row count in {out:?}"))
+    };
+    // Writes, then time for several checkpoint passes to copy and sync them.
+    for _ in 0..20 {
+        record(&db).await;
+    }
+    actix_web::rt::time::sleep(Duration::from_millis(500)).await;
+    assert!(locked(), "the service lost its lock on the database file");
+    let before = verified("while the service runs");
+    for _ in 0..20 {
+        record(&db).await;
+    }
+    actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+    assert!(locked(), "the service lost its lock on the database file");
+    assert_eq!(
+        verified("after 20 more acknowledged writes"),
+        before + 20,
+        "acknowledged writes are missing for another process"
+    );
 }

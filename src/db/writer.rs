@@ -81,9 +81,17 @@ struct Progress {
     left: AtomicU64,
 }
 
+/// A failure that repeats (a full disk) is logged at most this often.
+const WARN_EVERY: Duration = Duration::from_secs(60);
+
 /// `PRAGMA wal_checkpoint`'s one row.
 #[derive(diesel::QueryableByName, Clone, Copy, PartialEq, Eq)]
 struct CheckpointRow {
+    /// 1 when another connection was checkpointing (the writer and the
+    /// background thread can meet): nothing was done, `log` and
+    /// `checkpointed` are then -1.
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    busy: i32,
     #[diesel(sql_type = diesel::sql_types::Integer)]
     log: i32,
     #[diesel(sql_type = diesel::sql_types::Integer)]
@@ -97,8 +105,59 @@ impl CheckpointRow {
     }
 }
 
-fn checkpoint_passive(conn: &mut DbConn) -> diesel::QueryResult<CheckpointRow> {
-    diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)").get_result(sqlite(conn))
+/// One `PASSIVE` checkpoint; `None` when another one was running.
+fn checkpoint_passive(conn: &mut DbConn) -> Result<Option<CheckpointRow>, String> {
+    let row: CheckpointRow = diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)")
+        .get_result(sqlite(conn))
+        .map_err(|e| e.to_string())?;
+    Ok((row.busy == 0 && row.log >= 0).then_some(row))
+}
+
+/// Logs the first failure, then at most one a minute while they go on.
+#[derive(Default)]
+struct Warnings {
+    last: Option<Instant>,
+}
+
+impl Warnings {
+    fn failed(&mut self, error: &str) {
+        if self.last.is_none_or(|at| at.elapsed() >= WARN_EVERY) {
+            self.last = Some(Instant::now());
+            tracing::warn!(error, "a WAL checkpoint failed; the next one tries again");
+        }
+    }
+}
+
+/// Syncs the database file's data to disk, through a descriptor opened
+/// once per file and never closed. Closing any descriptor of a file drops
+/// every POSIX lock the process holds on it, SQLite's included, and another
+/// process could then take the database from under this one
+/// (sqlite.org/howtocorrupt.html, 2.2). So every descriptor opened here is
+/// kept for the life of the process: one per database file, looked up by
+/// device and inode.
+fn sync_database_file(path: &Path) -> std::io::Result<()> {
+    use std::collections::HashMap;
+    use std::os::unix::fs::MetadataExt;
+    use std::sync::OnceLock;
+    type Open = Mutex<HashMap<(u64, u64), &'static std::fs::File>>;
+    static OPEN: OnceLock<Open> = OnceLock::new();
+    let meta = std::fs::metadata(path)?;
+    let mut open = OPEN
+        .get_or_init(Open::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let file = match open.get(&(meta.dev(), meta.ino())) {
+        Some(file) => *file,
+        None => {
+            let file: &'static std::fs::File = Box::leak(Box::new(std::fs::File::open(path)?));
+            // Keyed by what was opened, should the path have changed since.
+            let opened = file.metadata()?;
+            open.insert((opened.dev(), opened.ino()), file);
+            file
+        }
+    };
+    drop(open);
+    file.sync_data()
 }
 
 /// Runs one request's writes on the writer's connection, inside the
@@ -174,6 +233,7 @@ fn run(own: &Manager, write_lock: &Mutex<()>, queue: Receiver<Job>, progress: &P
     let mut conn: Option<DbConn> = None;
     let mut checkpointed = Instant::now();
     let mut passes_then = 0;
+    let mut warnings = Warnings::default();
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -200,19 +260,26 @@ fn run(own: &Manager, write_lock: &Mutex<()>, queue: Receiver<Job>, progress: &P
                 conn = None;
             } else if checkpoint_now(checkpointed.elapsed(), progress, passes_then) {
                 let started = Instant::now();
-                passes_then = progress.passes.load(Ordering::Acquire);
+                let passes = progress.passes.load(Ordering::Acquire);
                 match checkpoint_passive(c) {
-                    Ok(row) => tracing::debug!(
-                        ms = started.elapsed().as_secs_f64() * 1e3,
-                        since_last_s = checkpointed.elapsed().as_secs_f64(),
-                        left = row.left(),
-                        "the writer checkpointed"
-                    ),
+                    Ok(Some(row)) => {
+                        tracing::debug!(
+                            ms = started.elapsed().as_secs_f64() * 1e3,
+                            since_last_s = checkpointed.elapsed().as_secs_f64(),
+                            left = row.left(),
+                            "the writer checkpointed"
+                        );
+                        checkpointed = Instant::now();
+                        passes_then = passes;
+                    }
+                    // A background pass is running: try again after the
+                    // next batch.
+                    Ok(None) => {}
                     Err(e) => {
-                        tracing::warn!(error = %e, "a WAL checkpoint failed; the next one tries again")
+                        warnings.failed(&e);
+                        checkpointed = Instant::now();
                     }
                 }
-                checkpointed = Instant::now();
             }
         }
     }
@@ -238,29 +305,27 @@ fn open_writer_connection(own: &Manager) -> Result<DbConn, diesel::r2d2::Error> 
 /// syncs nothing) and telling the writer how far behind the pass left it.
 fn checkpoint(pool: &Pool<Manager>, file: &Path, stop: &Receiver<()>, progress: &Progress) {
     let mut last: Option<CheckpointRow> = None;
+    let mut warnings = Warnings::default();
     while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
         let done = pool
             .get()
             .map_err(|e| e.to_string())
-            .and_then(|mut c| checkpoint_passive(&mut c).map_err(|e| e.to_string()))
-            .and_then(|row| {
-                if last == Some(row) {
-                    return Ok(row);
-                }
-                std::fs::File::open(file)
-                    .and_then(|f| f.sync_data())
-                    .map(|()| row)
-                    .map_err(|e| e.to_string())
+            .and_then(|mut c| checkpoint_passive(&mut c))
+            .and_then(|row| match row {
+                Some(row) if last != Some(row) => sync_database_file(file)
+                    .map(|()| Some(row))
+                    .map_err(|e| format!("syncing {}: {e}", file.display())),
+                row => Ok(row),
             });
         match done {
-            Ok(row) => {
+            Ok(Some(row)) => {
                 last = Some(row);
                 progress.left.store(row.left(), Ordering::Release);
                 progress.passes.fetch_add(1, Ordering::AcqRel);
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "a WAL checkpoint failed; the next one tries again")
-            }
+            // The writer was checkpointing: not a pass.
+            Ok(None) => {}
+            Err(e) => warnings.failed(&e),
         }
     }
 }

@@ -16,6 +16,12 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_checkin");
 /// the first `cargo test` on a machine pays for it (about 5 minutes cold;
 /// nothing when it is current). Its path comes from cargo's own report.
 pub fn release_bin() -> &'static Path {
+    // Under `cargo test --release` the binary cargo built is the release
+    // one, and cargo holds the release folder's lock while tests run: a
+    // nested build would wait for ever.
+    if !cfg!(debug_assertions) {
+        return Path::new(BIN);
+    }
     static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -26,7 +32,8 @@ pub fn release_bin() -> &'static Path {
                 "--release",
                 "--bin",
                 "checkin",
-                "--message-format=json",
+                // Compiler errors still reach the test's output as text.
+                "--message-format=json-render-diagnostics",
             ])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .stderr(Stdio::inherit())
