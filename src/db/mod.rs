@@ -172,7 +172,6 @@ impl ManageConnection for Manager {
 pub struct Db {
     pool: Pool<Manager>,
     url: DatabaseUrl,
-    backend: Backend,
     target: String,
     write_lock: Arc<Mutex<()>>,
     /// SQLite's group-commit writer, started by the first `write`.
@@ -190,7 +189,6 @@ impl Db {
             prepare_sqlite_folder(path)?;
         }
         let display = target.display();
-        let backend = target.backend();
         let manager = Manager {
             target: target.clone(),
         };
@@ -207,7 +205,6 @@ impl Db {
         Ok(Db {
             pool,
             url: target,
-            backend,
             target: display,
             write_lock: Arc::new(Mutex::new(())),
             writer: Arc::new(OnceLock::new()),
@@ -215,7 +212,7 @@ impl Db {
     }
 
     pub fn backend(&self) -> Backend {
-        self.backend
+        self.url.backend()
     }
 
     /// The database's URL without its password.
@@ -294,16 +291,9 @@ impl Db {
         F: FnOnce(&mut DbConn) -> Result<R, AppError> + Send + 'static,
         R: Send + 'static,
     {
-        if self.backend == Backend::Sqlite {
+        if let DatabaseUrl::Sqlite(path) = &self.url {
             let writer = self.writer.get_or_init(|| {
-                let own = Manager {
-                    target: self.url.clone(),
-                };
-                let file = match &self.url {
-                    DatabaseUrl::Sqlite(path) => path.clone(),
-                    DatabaseUrl::Postgres(_) => unreachable!("the backend is SQLite"),
-                };
-                writer::Writer::start(self.pool.clone(), own, file, self.write_lock.clone())
+                writer::Writer::start(self.pool.clone(), path.clone(), self.write_lock.clone())
             });
             return writer.write(f).await;
         }
@@ -325,7 +315,7 @@ impl Db {
     where
         F: FnOnce(&mut DbConn) -> Result<R, AppError>,
     {
-        let _one_writer = match self.backend {
+        let _one_writer = match self.backend() {
             // A panic in another writer cannot leave the database half-written
             // (its transaction rolled back), so the lock is still good.
             Backend::Sqlite => Some(self.write_lock.lock().unwrap_or_else(|p| p.into_inner())),

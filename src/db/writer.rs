@@ -53,7 +53,7 @@ use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionMa
 use diesel::r2d2::Pool;
 use diesel::{RunQueryDsl, SqliteConnection};
 
-use super::{DbConn, Manager};
+use super::{DatabaseUrl, DbConn, Manager};
 use crate::error::AppError;
 
 /// How many requests share a commit at most: at 0.1–0.3 ms of work each this
@@ -128,14 +128,14 @@ impl Warnings {
     }
 }
 
-/// Syncs the database file's data to disk, through a descriptor opened
-/// once per file and never closed. Closing any descriptor of a file drops
-/// every POSIX lock the process holds on it, SQLite's included, and another
-/// process could then take the database from under this one
+/// A descriptor of the database file for syncing it, opened once per file
+/// and never closed. Closing any descriptor of a file drops every POSIX lock
+/// the process holds on it, SQLite's included, and another process could
+/// then take the database from under this one
 /// (sqlite.org/howtocorrupt.html, 2.2). So every descriptor opened here is
 /// kept for the life of the process: one per database file, looked up by
 /// device and inode.
-fn sync_database_file(path: &Path) -> std::io::Result<()> {
+fn kept_open(path: &Path) -> std::io::Result<&'static std::fs::File> {
     use std::collections::HashMap;
     use std::os::unix::fs::MetadataExt;
     use std::sync::OnceLock;
@@ -146,18 +146,14 @@ fn sync_database_file(path: &Path) -> std::io::Result<()> {
         .get_or_init(Open::default)
         .lock()
         .unwrap_or_else(|p| p.into_inner());
-    let file = match open.get(&(meta.dev(), meta.ino())) {
-        Some(file) => *file,
-        None => {
-            let file: &'static std::fs::File = Box::leak(Box::new(std::fs::File::open(path)?));
-            // Keyed by what was opened, should the path have changed since.
-            let opened = file.metadata()?;
-            open.insert((opened.dev(), opened.ino()), file);
-            file
-        }
-    };
-    drop(open);
-    file.sync_data()
+    if let Some(file) = open.get(&(meta.dev(), meta.ino())) {
+        return Ok(file);
+    }
+    let file: &'static std::fs::File = Box::leak(Box::new(std::fs::File::open(path)?));
+    // Keyed by what was opened, should the path have changed since.
+    let opened = file.metadata()?;
+    open.insert((opened.dev(), opened.ino()), file);
+    Ok(file)
 }
 
 /// Runs one request's writes on the writer's connection, inside the
@@ -181,13 +177,12 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    /// `file` is the database file, which the checkpoint thread syncs.
-    pub(super) fn start(
-        pool: Pool<Manager>,
-        own: Manager,
-        file: PathBuf,
-        write_lock: Arc<Mutex<()>>,
-    ) -> Writer {
+    /// The writer for the SQLite database at `file`, with its own
+    /// connection to it; the checkpoint thread uses `pool`.
+    pub(super) fn start(pool: Pool<Manager>, file: PathBuf, write_lock: Arc<Mutex<()>>) -> Writer {
+        let own = Manager {
+            target: DatabaseUrl::Sqlite(file.clone()),
+        };
         let (jobs, queue) = mpsc::channel::<Job>();
         let (checkpoints, stop) = mpsc::channel::<()>();
         let progress = Arc::new(Progress::default());
@@ -305,19 +300,10 @@ fn open_writer_connection(own: &Manager) -> Result<DbConn, diesel::r2d2::Error> 
 /// syncs nothing) and telling the writer how far behind the pass left it.
 fn checkpoint(pool: &Pool<Manager>, file: &Path, stop: &Receiver<()>, progress: &Progress) {
     let mut last: Option<CheckpointRow> = None;
+    let mut kept: Option<&'static std::fs::File> = None;
     let mut warnings = Warnings::default();
     while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
-        let done = pool
-            .get()
-            .map_err(|e| e.to_string())
-            .and_then(|mut c| checkpoint_passive(&mut c))
-            .and_then(|row| match row {
-                Some(row) if last != Some(row) => sync_database_file(file)
-                    .map(|()| Some(row))
-                    .map_err(|e| format!("syncing {}: {e}", file.display())),
-                row => Ok(row),
-            });
-        match done {
+        match pass(pool, file, &mut kept, last) {
             Ok(Some(row)) => {
                 last = Some(row);
                 progress.left.store(row.left(), Ordering::Release);
@@ -328,6 +314,33 @@ fn checkpoint(pool: &Pool<Manager>, file: &Path, stop: &Receiver<()>, progress: 
             Err(e) => warnings.failed(&e),
         }
     }
+}
+
+/// One background pass: a checkpoint, then a sync of the database file when
+/// the WAL changed since the `last` pass. `None` when the writer was
+/// checkpointing.
+fn pass(
+    pool: &Pool<Manager>,
+    file: &Path,
+    kept: &mut Option<&'static std::fs::File>,
+    last: Option<CheckpointRow>,
+) -> Result<Option<CheckpointRow>, String> {
+    let row = {
+        let mut conn = pool.get().map_err(|e| e.to_string())?;
+        checkpoint_passive(&mut conn)?
+    };
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    if last != Some(row) {
+        let syncing = |e: std::io::Error| format!("syncing {}: {e}", file.display());
+        let descriptor = match kept {
+            Some(f) => *f,
+            None => *kept.insert(kept_open(file).map_err(syncing)?),
+        };
+        descriptor.sync_data().map_err(syncing)?;
+    }
+    Ok(Some(row))
 }
 
 /// Runs one batch; false when the connection is left in an unknown state.
